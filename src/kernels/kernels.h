@@ -1,0 +1,101 @@
+// kernels/: the only code that knows SIMD (and, later, CUDA). The model calls these
+// functions and nothing below them. Every function has a scalar reference
+// (kernels/ref/) and may have faster paths (kernels/avx2/, ...); one KernelTable
+// is chosen at run time from the CPU's features, or forced with the environment
+// variable QG_FORCE_ISA=scalar|avx2. Tests compare every path with the reference.
+//
+// Conventions: row-major, PyTorch axis order, shapes written [rows, cols].
+// A weight matrix W has shape [out, in] exactly as stored in the checkpoint (HF
+// nn.Linear), so y = x · Wᵀ. Activations are f32; weights stay in their stored
+// dtype (f32, f16 or bf16) and are widened inside the kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "base/dtype.h"
+
+namespace qg::kernels {
+
+class ThreadPool;  // kernels/thread_pool.h
+
+enum class Isa : uint8_t { kScalar, kAvx2 };
+std::string_view isa_name(Isa isa);
+
+// A non-owning view of a 2-D weight: `rows` rows of `cols` elements, contiguous.
+struct MatRef {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t rows = 0;  // out features
+  int64_t cols = 0;  // in features
+};
+
+// Everything a kernel call needs besides its operands: the chosen ISA and the
+// threads to use. Owned by whoever owns the model (one per engine thread); no
+// global state, so two contexts can coexist in one process.
+class Context {
+ public:
+  // n_threads <= 0: QG_THREADS, else the number of cores. isa: QG_FORCE_ISA, else best supported.
+  explicit Context(int n_threads = 0);
+  Context(int n_threads, Isa isa);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  Isa isa() const { return isa_; }
+  int n_threads() const;
+  ThreadPool& pool() const { return *pool_; }
+
+ private:
+  Isa isa_;
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+Isa best_isa();                      // from cpuid
+Isa isa_from_env_or(Isa fallback);   // QG_FORCE_ISA, or fallback; throws on unknown/unsupported value
+
+// ---- The kernel interface. All pointers are non-aliasing unless said otherwise. ----
+
+// y[n, W.rows] = x[n, W.cols] · Wᵀ. Multi-threaded over rows of W.
+void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, float* y);
+
+// Only the listed rows of W: y[n, n_rows] = x[n, W.cols] · W[rows]ᵀ. For logits of
+// a few allowed tokens (guard grammar) without computing the whole vocabulary.
+void matmul_rows(const Context& ctx, const MatRef& w, const int32_t* rows, int64_t n_rows,
+                 const float* x, int64_t n, float* y);
+
+// Row `row` of W widened to f32: out[W.cols]. (Embedding lookup.)
+void get_row(const MatRef& w, int64_t row, float* out);
+
+// RMSNorm over each of n rows of length d, as HF Qwen3RMSNorm in f32:
+// y = x * rsqrt(mean(x²) + eps) * weight.  x may alias y.  weight: [d] f32.
+void rmsnorm(const Context& ctx, const float* x, const float* weight, int64_t n, int64_t d, float eps,
+             float* y);
+
+// RoPE, rotate-half (non-interleaved) form, in place on x[n, n_heads, head_dim] for
+// token i at position pos[i]: pairs (j, j + head_dim/2) rotate by pos·θ^(−2j/head_dim).
+// inv_freq[head_dim/2] is precomputed by the caller (in double, rounded to f32, as HF).
+void rope(const Context& ctx, float* x, int64_t n, int64_t n_heads, int64_t head_dim,
+          const int32_t* pos, const float* inv_freq);
+
+// y[i] = silu(gate[i]) * up[i] for i < n·d. y may alias gate.
+void silu_mul(const Context& ctx, const float* gate, const float* up, int64_t count, float* y);
+
+// y[i] = a[i] + b[i]. y may alias a.
+void add(const Context& ctx, const float* a, const float* b, int64_t count, float* y);
+
+// Causal grouped-query attention for one sequence.
+//   q:   [n_q, n_heads, head_dim]      queries of the new tokens at positions pos0 .. pos0+n_q-1
+//   k,v: [n_kv_pos, n_kv_heads, head_dim] the sequence's cache, rows 0 .. pos0+n_q-1 valid
+//        (the new tokens' keys/values already written)
+//   out: [n_q, n_heads, head_dim]
+// Query i attends to cache rows 0..pos0+i. Head h reads kv head h / (n_heads / n_kv_heads).
+// scale = 1/sqrt(head_dim). scratch: at least attention_scratch_floats(...) floats.
+void attention(const Context& ctx, const float* q, int64_t n_q, int64_t pos0, const float* k,
+               const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale,
+               float* out, float* scratch);
+size_t attention_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
+
+}  // namespace qg::kernels
