@@ -1,0 +1,46 @@
+// CONTRACT HEADER (written first so guard/ can code against it; the chat-template
+// work fills in the implementation and may add to it, but must keep these signatures).
+//
+// chat/: renders a checkpoint's own Jinja chat template exactly as transformers'
+// apply_chat_template does, returning segments that mark which bytes came from
+// message content (see base/segment.h).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/segment.h"
+#include "chat/value.h"  // qg::chat::Value: the Jinja value type (none/bool/int/float/string/list/map)
+
+namespace qg::chat {
+
+struct Message {
+  std::string role;
+  std::string content;
+};
+
+struct RenderOptions {
+  bool add_generation_prompt = false;
+  std::map<std::string, Value> extra;  // enable_thinking, tools, ... (template kwargs)
+};
+
+class ChatTemplate {
+ public:
+  // From a checkpoint folder: tokenizer_config.json "chat_template" (string or list of
+  // {name, template}; "default" is used), else chat_template.jinja. `override_file`
+  // (--chat-template) wins when given. Throws qg::Error if none is found.
+  static std::unique_ptr<ChatTemplate> from_model_dir(const std::filesystem::path& dir,
+                                                      const std::optional<std::filesystem::path>& override_file = {});
+  static std::unique_ptr<ChatTemplate> from_source(std::string source, std::string origin_name);
+  ~ChatTemplate();
+
+  // messages: a list of maps (role, content, and anything else the template reads).
+  Segments render(const Value& messages, const RenderOptions& opts) const;
+  Segments render(const std::vector<Message>& messages, const RenderOptions& opts) const;
+};
+
+}  // namespace qg::chat
