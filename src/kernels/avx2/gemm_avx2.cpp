@@ -85,38 +85,57 @@ void pack_panel(const MatRef& w, int64_t r0, int valid, int64_t k0, int64_t kc, 
   }
 }
 
+// Stores (or adds) one token's 16 outputs; only `valid` of them for a partial panel.
+inline void store_tile(float* yt, __m256 c0, __m256 c1, int valid, bool accumulate) {
+  if (valid == kMr) {
+    if (accumulate) {
+      c0 = _mm256_add_ps(c0, _mm256_loadu_ps(yt));
+      c1 = _mm256_add_ps(c1, _mm256_loadu_ps(yt + 8));
+    }
+    _mm256_storeu_ps(yt, c0);
+    _mm256_storeu_ps(yt + 8, c1);
+    return;
+  }
+  alignas(32) float tmp[kMr];
+  _mm256_store_ps(tmp, c0);
+  _mm256_store_ps(tmp + 8, c1);
+  for (int r = 0; r < valid; ++r) yt[r] = accumulate ? yt[r] + tmp[r] : tmp[r];
+}
+
 // y[t, 0..valid) (+)= Σ_k pw[k, 0..16) · x[t, k] for t < NT.
 //   pw: [kc][16] packed panel; x: NT rows with stride ldx; y: NT rows with stride ldy.
+// The accumulators are named variables, not an array: with an array GCC keeps a
+// memory copy and stores it on every iteration.
 template <int NT>
 void micro_kernel(const float* pw, const float* x, int64_t ldx, int64_t kc, float* y,
                   int64_t ldy, int valid, bool accumulate) {
-  __m256 c0[NT], c1[NT];
-  for (int t = 0; t < NT; ++t) c0[t] = c1[t] = _mm256_setzero_ps();
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
+  __m256 c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+  const float* x0 = x;
+  const float* x1 = x + (NT > 1 ? ldx : 0);
+  const float* x2 = x + (NT > 2 ? 2 * ldx : 0);
+  const float* x3 = x + (NT > 3 ? 3 * ldx : 0);
+  const float* x4 = x + (NT > 4 ? 4 * ldx : 0);
+  const float* x5 = x + (NT > 5 ? 5 * ldx : 0);
+#define QG_STEP(t)                                    \
+  if constexpr (NT > t) {                             \
+    const __m256 xb = _mm256_broadcast_ss(x##t + k); \
+    c##t##0 = _mm256_fmadd_ps(w0, xb, c##t##0);      \
+    c##t##1 = _mm256_fmadd_ps(w1, xb, c##t##1);      \
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 w0 = _mm256_load_ps(pw + k * kMr);
     const __m256 w1 = _mm256_load_ps(pw + k * kMr + 8);
-    for (int t = 0; t < NT; ++t) {
-      const __m256 xb = _mm256_broadcast_ss(x + t * ldx + k);
-      c0[t] = _mm256_fmadd_ps(w0, xb, c0[t]);
-      c1[t] = _mm256_fmadd_ps(w1, xb, c1[t]);
-    }
+    QG_STEP(0) QG_STEP(1) QG_STEP(2) QG_STEP(3) QG_STEP(4) QG_STEP(5)
   }
-  for (int t = 0; t < NT; ++t) {
-    float* yt = y + t * ldy;
-    if (valid == kMr) {
-      if (accumulate) {
-        c0[t] = _mm256_add_ps(c0[t], _mm256_loadu_ps(yt));
-        c1[t] = _mm256_add_ps(c1[t], _mm256_loadu_ps(yt + 8));
-      }
-      _mm256_storeu_ps(yt, c0[t]);
-      _mm256_storeu_ps(yt + 8, c1[t]);
-    } else {
-      alignas(32) float tmp[kMr];
-      _mm256_store_ps(tmp, c0[t]);
-      _mm256_store_ps(tmp + 8, c1[t]);
-      for (int r = 0; r < valid; ++r) yt[r] = accumulate ? yt[r] + tmp[r] : tmp[r];
-    }
-  }
+#undef QG_STEP
+  store_tile(y, c00, c01, valid, accumulate);
+  if constexpr (NT > 1) store_tile(y + ldy, c10, c11, valid, accumulate);
+  if constexpr (NT > 2) store_tile(y + 2 * ldy, c20, c21, valid, accumulate);
+  if constexpr (NT > 3) store_tile(y + 3 * ldy, c30, c31, valid, accumulate);
+  if constexpr (NT > 4) store_tile(y + 4 * ldy, c40, c41, valid, accumulate);
+  if constexpr (NT > 5) store_tile(y + 5 * ldy, c50, c51, valid, accumulate);
 }
 
 using MicroFn = void (*)(const float*, const float*, int64_t, int64_t, float*, int64_t, int, bool);
