@@ -164,6 +164,8 @@ def main():
         cfg["max_window_layers"] = cfg["num_hidden_layers"]
     st_dtype, torch_dtype = DTYPE_NAMES[a.dtype]
     cfg["torch_dtype"] = torch_dtype
+    if cfg["vocab_size"] <= 151645:  # small test vocabulary: keep the special ids inside it
+        cfg["bos_token_id"], cfg["eos_token_id"] = cfg["vocab_size"] - 2, cfg["vocab_size"] - 1
     tied = cfg["tie_word_embeddings"]
     if a.write_lm_head and not tied:
         raise SystemExit("--write-lm-head only makes sense with --tie")
@@ -172,9 +174,9 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    gen = {"bos_token_id": cfg["bos_token_id"], "eos_token_id": [151645, 151643], "do_sample": False,
-           "pad_token_id": 151643}
-    gen["eos_token_id"] = [i for i in gen["eos_token_id"] if i < cfg["vocab_size"]]
+    eos = [151645, 151643] if cfg["vocab_size"] > 151645 else [cfg["eos_token_id"]]
+    gen = {"bos_token_id": cfg["bos_token_id"], "eos_token_id": eos, "do_sample": False,
+           "pad_token_id": cfg["bos_token_id"]}
     with open(os.path.join(a.out, "generation_config.json"), "w") as f:
         json.dump(gen, f, indent=2)
 
