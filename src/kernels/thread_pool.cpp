@@ -44,6 +44,7 @@ bool spin_until(Pred pred) {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   QG_CHECK(n_threads >= 1 && n_threads <= 1024, "thread count ", n_threads);
+  scratch_.resize(n_threads);
   workers_.reserve(n_threads - 1);
   for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
 }
@@ -53,6 +54,15 @@ ThreadPool::~ThreadPool() {
   generation_.fetch_add(1, std::memory_order_seq_cst);
   generation_.notify_all();
   for (auto& w : workers_) w.join();
+}
+
+float* ThreadPool::thread_scratch(int t, size_t n_floats) {
+  std::vector<float>& buf = scratch_[t];
+  constexpr size_t kAlignFloats = 16;  // 64 bytes
+  if (buf.size() < n_floats + kAlignFloats) buf.resize(n_floats + kAlignFloats);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  const size_t skip = ((64 - addr % 64) % 64) / sizeof(float);
+  return buf.data() + skip;
 }
 
 void ThreadPool::run_slice(int thread) {

@@ -49,6 +49,13 @@ class ThreadPool {
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
+  // A 64-byte-aligned buffer of at least n_floats floats that belongs to thread t of
+  // this pool (contents are not kept when it grows). For kernels that need per-thread
+  // working memory whose size the caller cannot know (e.g. a repacked K/V head). Call it
+  // only for your own `thread` inside a parallel_ranges slice. It grows to the largest
+  // size asked for and is then reused, so steady-state calls allocate nothing.
+  float* thread_scratch(int t, size_t n_floats);
+
   // The slice of [0, n_tasks) that thread t of n_threads() handles.
   static int64_t slice_begin(int64_t n_tasks, int t, int n_threads) {
     return n_tasks * t / n_threads;
@@ -62,6 +69,7 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  std::vector<std::vector<float>> scratch_;  // [n_threads_][...], see thread_scratch
 
   // The current job. Written by the caller before generation_ is bumped (release),
   // read by workers after they see the new generation (acquire).
