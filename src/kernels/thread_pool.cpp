@@ -3,6 +3,12 @@
 // still spinning: a worker announces itself in sleepers_ before it blocks, the caller
 // only calls notify when sleepers_ > 0 (both sides use seq_cst, so at least one of
 // them sees the other). The same pattern, mirrored, wakes a sleeping caller.
+//
+// The partition is static (slice t is always the t-th contiguous part of the range),
+// but slices are claimed, not assigned: every participant, the caller included, takes
+// the next unclaimed slice until none is left. On an idle machine each thread gets
+// one slice as usual; on a loaded one (CI, other processes) a worker that the OS has
+// not scheduled yet no longer holds the whole call back: the caller runs its slice.
 #include "kernels/thread_pool.h"
 
 #include <chrono>
@@ -44,8 +50,9 @@ bool spin_until(Pred pred) {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   QG_CHECK(n_threads >= 1 && n_threads <= 1024, "thread count ", n_threads);
+  scratch_.resize(n_threads);
   workers_.reserve(n_threads - 1);
-  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this] { worker_main(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -53,6 +60,15 @@ ThreadPool::~ThreadPool() {
   generation_.fetch_add(1, std::memory_order_seq_cst);
   generation_.notify_all();
   for (auto& w : workers_) w.join();
+}
+
+float* ThreadPool::thread_scratch(int t, size_t n_floats) {
+  std::vector<float>& buf = scratch_[t];
+  constexpr size_t kAlignFloats = 16;  // 64 bytes
+  if (buf.size() < n_floats + kAlignFloats) buf.resize(n_floats + kAlignFloats);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  const size_t skip = ((64 - addr % 64) % 64) / sizeof(float);
+  return buf.data() + skip;
 }
 
 void ThreadPool::run_slice(int thread) {
@@ -66,7 +82,27 @@ void ThreadPool::run_slice(int thread) {
   }
 }
 
-void ThreadPool::worker_main(int thread) {
+void ThreadPool::run_claimed_slices() {
+  uint64_t st = state_.load(std::memory_order_acquire);
+  for (;;) {
+    const uint32_t slice = static_cast<uint32_t>(st);
+    if (slice >= static_cast<uint32_t>(n_threads_)) return;
+    if (!state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      continue;  // st now holds the current state; try again
+    }
+    // The claim succeeded, so the job of this generation cannot finish (and its
+    // parameters cannot be replaced) before this slice is done.
+    run_slice(static_cast<int>(slice));
+    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == n_threads_ &&
+        caller_waiting_.load(std::memory_order_seq_cst)) {
+      done_.notify_one();
+    }
+    st = state_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::worker_main() {
   uint32_t seen = 0;
   for (;;) {
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
@@ -76,11 +112,7 @@ void ThreadPool::worker_main(int thread) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
-    run_slice(thread);
-    if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        caller_waiting_.load(std::memory_order_seq_cst)) {
-      pending_.notify_one();
-    }
+    run_claimed_slices();
   }
 }
 
@@ -95,19 +127,21 @@ void ThreadPool::run(int64_t n_tasks, RangeFn fn, void* ctx) {
   job_n_ = n_tasks;
   failed_.store(false, std::memory_order_relaxed);
   error_ = nullptr;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes the job (release)
+  done_.store(0, std::memory_order_relaxed);
+  ++job_generation_;
+  state_.store(job_generation_ << 32, std::memory_order_release);  // slice 0 is next
+  generation_.fetch_add(1, std::memory_order_seq_cst);  // wakes spinning workers
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
 
-  run_slice(0);
+  run_claimed_slices();  // the caller works too, and takes over slices nobody started
 
-  if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+  const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n_threads_; };
+  if (!spin_until(all_done)) {
     caller_waiting_.store(true, std::memory_order_seq_cst);
-    for (int32_t p; (p = pending_.load(std::memory_order_seq_cst)) != 0;) pending_.wait(p);
+    for (int32_t d; (d = done_.load(std::memory_order_seq_cst)) != n_threads_;) done_.wait(d);
     caller_waiting_.store(false, std::memory_order_relaxed);
   }
-  std::atomic_thread_fence(std::memory_order_acquire);
-  if (failed_.load(std::memory_order_relaxed)) std::rethrow_exception(error_);
+  if (failed_.load(std::memory_order_acquire)) std::rethrow_exception(error_);
 }
 
 }  // namespace qg::kernels

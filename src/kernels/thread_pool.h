@@ -1,6 +1,6 @@
 // A small persistent thread pool for the kernels: parallel_for over task indices with
-// a static partition (thread t of T gets the t-th contiguous slice), the calling
-// thread doing slice 0. It is called ~10 times per layer per token, so a call must
+// a static partition (T contiguous slices for T threads), the calling thread taking
+// part. It is called ~10 times per layer per token, so a call must
 // cost a few microseconds, not a thread start: workers spin briefly after each job
 // (the next one usually comes right away) and then sleep on a futex
 // (std::atomic::wait). Not re-entrant: one parallel_for at a time per pool, issued
@@ -38,9 +38,10 @@ class ThreadPool {
     });
   }
 
-  // Calls fn(begin, end, thread) once per thread with that thread's slice of
-  // [0, n_tasks) (possibly empty slices are skipped); `thread` in [0, n_threads()) lets
-  // a kernel index per-thread scratch.
+  // Splits [0, n_tasks) into n_threads() contiguous slices and calls fn(begin, end,
+  // slice) once per non-empty slice, slice in [0, n_threads()). Each slice runs on one
+  // thread (normally slice t on participant t; a late worker's slice may be run by
+  // another), so `slice` can index per-slice scratch without locks.
   template <class F>
   void parallel_ranges(int64_t n_tasks, F&& fn) {
     using Fn = std::remove_reference_t<F>;
@@ -48,6 +49,13 @@ class ThreadPool {
         [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
+
+  // A 64-byte-aligned buffer of at least n_floats floats that belongs to slice t of
+  // this pool (contents are not kept when it grows). For kernels that need per-thread
+  // working memory whose size the caller cannot know (e.g. a repacked K/V head). Call it
+  // only with your own `slice` inside a parallel_ranges call. It grows to the largest
+  // size asked for and is then reused, so steady-state calls allocate nothing.
+  float* thread_scratch(int t, size_t n_floats);
 
   // The slice of [0, n_tasks) that thread t of n_threads() handles.
   static int64_t slice_begin(int64_t n_tasks, int t, int n_threads) {
@@ -57,11 +65,13 @@ class ThreadPool {
  private:
   using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end, int thread);
   void run(int64_t n_tasks, RangeFn fn, void* ctx);
-  void worker_main(int thread);
-  void run_slice(int thread);
+  void worker_main();
+  void run_claimed_slices();  // claims and runs slices of the current job until none is left
+  void run_slice(int slice);
 
   int n_threads_;
   std::vector<std::thread> workers_;
+  std::vector<std::vector<float>> scratch_;  // [n_threads_][...], see thread_scratch
 
   // The current job. Written by the caller before generation_ is bumped (release),
   // read by workers after they see the new generation (acquire).
@@ -70,9 +80,11 @@ class ThreadPool {
   int64_t job_n_ = 0;
   bool stop_ = false;
 
-  std::atomic<uint32_t> generation_{0};   // bumped once per job; workers wait on it
+  uint64_t job_generation_ = 0;           // caller-side count of jobs
+  std::atomic<uint64_t> state_{0};        // (job generation << 32) | next unclaimed slice
+  std::atomic<uint32_t> generation_{0};   // bumped once per job; idle workers wait on it
   std::atomic<int32_t> sleepers_{0};      // workers blocked in generation_.wait
-  std::atomic<int32_t> pending_{0};       // workers still running the current job
+  std::atomic<int32_t> done_{0};          // slices of the current job finished
   std::atomic<bool> caller_waiting_{false};
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;              // first exception of the current job

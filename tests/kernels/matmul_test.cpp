@@ -65,16 +65,16 @@ TEST_P(MatmulTest, ReferenceEqualsDoubleProduct) {
 
 TEST_P(MatmulTest, EveryIsaAndThreadCountEqualsReference) {
   Context ref(1, Isa::kScalar);
-  for (Isa isa : testing::supported_isas()) {
-    for (int threads : {1, 2, 3}) {
-      Context ctx(threads, isa);
-      for (const Shape& s : kShapes) {
-        TestWeight w = make_weight(GetParam(), s.rows, s.cols, 21);
-        std::vector<float> x = random_floats(static_cast<size_t>(s.n * s.cols), 22);
-        std::vector<float> want(static_cast<size_t>(s.n * s.rows)), unused, scale;
+  for (const Shape& s : kShapes) {
+    TestWeight w = make_weight(GetParam(), s.rows, s.cols, 21);
+    std::vector<float> x = random_floats(static_cast<size_t>(s.n * s.cols), 22);
+    std::vector<float> want(static_cast<size_t>(s.n * s.rows)), unused, scale;
+    matmul(ref, w.ref(), x.data(), s.n, want.data());
+    product_double(w, x, s.n, &unused, &scale);
+    for (Isa isa : testing::supported_isas()) {
+      for (int threads : {1, 2, 3}) {
+        Context ctx(threads, isa);
         std::vector<float> got(want.size(), -7.0f);
-        matmul(ref, w.ref(), x.data(), s.n, want.data());
-        product_double(w, x, s.n, &unused, &scale);
         matmul(ctx, w.ref(), x.data(), s.n, got.data());
         const std::string what =
             testing::isa_label(isa, threads) + " " + testing::cat_shape(s.n, s.rows, s.cols);

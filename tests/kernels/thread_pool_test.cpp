@@ -51,14 +51,36 @@ TEST(ThreadPool, RangesAreContiguousSlicesWithDistinctThreads) {
 }
 
 TEST(ThreadPool, UsesMoreThanOneThreadWhenAsked) {
+  // The caller takes over slices nobody has started, so trivial slices may all run on
+  // it; slices that take 50 ms leave the workers ample time to join in.
   ThreadPool pool(3);
   std::set<std::thread::id> ids;
   std::mutex mu;
   pool.parallel_ranges(3, [&](int64_t, int64_t, int) {
-    std::lock_guard<std::mutex> lock(mu);
-    ids.insert(std::this_thread::get_id());
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ids.insert(std::this_thread::get_id());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   });
-  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_GE(ids.size(), 2u);
+}
+
+TEST(ThreadPool, EachSliceRunsOnceRightAfterStartup) {
+  // Slices are claimed by whoever is free: right after construction the workers may
+  // not be running yet, so the caller claims most slices. Whoever runs them, each must
+  // run exactly once, and the pool must shut down cleanly straight after.
+  for (int round = 0; round < 50; ++round) {
+    ThreadPool pool(2);
+    std::atomic<int> ran{0};
+    std::vector<int> slice_runs(2, 0);
+    pool.parallel_ranges(2, [&](int64_t, int64_t, int slice) {
+      slice_runs[slice]++;
+      ran.fetch_add(1);
+    });
+    EXPECT_EQ(ran.load(), 2);
+    EXPECT_EQ(slice_runs, std::vector<int>({1, 1}));
+  }
 }
 
 TEST(ThreadPool, ExceptionReachesCaller) {

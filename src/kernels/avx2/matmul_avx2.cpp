@@ -21,6 +21,7 @@ namespace {
 
 // Above this many tokens packing W (gemm) pays off over re-reading it per token.
 constexpr int64_t kGemvMaxN = 3;
+constexpr int64_t kPrefetchBytes = 512;  // ahead of each row's stream; measured, modest gain
 
 // Rows [r, r+4) of w against one token x[cols]: writes y[r .. r+4).
 template <DType D>
@@ -33,6 +34,14 @@ inline void gemv_4rows(const MatRef& w, int64_t r, const float* x, float* y) {
   __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
   int64_t c = 0;
   for (; c + 16 <= cols; c += 16) {
+    if constexpr (D != DType::kF32) {
+      if ((c & 31) == 0) {
+        _mm_prefetch(static_cast<const char*>(w.data) + 2 * (i0 + c) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(w.data) + 2 * (i1 + c) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(w.data) + 2 * (i2 + c) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(w.data) + 2 * (i3 + c) + kPrefetchBytes, _MM_HINT_T0);
+      }
+    }
     const __m256 x0 = _mm256_loadu_ps(x + c);
     const __m256 x1 = _mm256_loadu_ps(x + c + 8);
     a0 = _mm256_fmadd_ps(load8<D>(w.data, i0 + c), x0, a0);
