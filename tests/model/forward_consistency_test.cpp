@@ -161,7 +161,9 @@ TEST_P(ForwardConsistency, GreedyIsArgmaxOfOneShotLogits) {
     const float* row = logits.data() + (ids.size() - 1 + i) * V_;
     const int64_t best = std::max_element(row, row + V_) - row;
     // Equal, or a near-tie that a different summation order may flip.
-    if (best != gen[i]) EXPECT_NEAR(row[best], row[gen[i]], 1e-4) << "step " << i;
+    if (best != gen[i]) {
+      EXPECT_NEAR(row[best], row[gen[i]], 1e-4) << "step " << i;
+    }
   }
   // Stops at (and includes) a stop id.
   cache.clear();
