@@ -369,15 +369,29 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
   }
   if (const json* list = c.field(root, "", "added_tokens"); list && !list->is_null()) {
     if (!list->is_array()) c.fail_at("/added_tokens", "expected an array");
+    // Ids as tokenizers assigns them when it loads the file (AddedVocabulary::add_tokens):
+    // the "id" field is only checked (a mismatch is a warning there); a token already in
+    // the vocabulary keeps its id, a new one takes the next id after the vocabulary.
+    int32_t next_id = static_cast<int32_t>(spec.vocab.size());
+    std::unordered_map<std::string, size_t> seen;  // content -> index in spec.added
     for (size_t i = 0; i < list->size(); ++i) {
       const std::string path = "/added_tokens/" + std::to_string(i);
       const json* id = c.field((*list)[i], path, "id");
       if (!id) c.fail_at(path + "/id", "missing");
+      parse_id(c, *id, path + "/id");
       AddedToken a = parse_added(c, (*list)[i], path);
-      a.id = parse_id(c, *id, path + "/id");
-      if (auto it = spec.vocab.find(a.content); it != spec.vocab.end() && it->second != a.id) {
-        c.fail_at(path + "/id", a.id, " but the vocabulary has '", a.content, "' as ", it->second);
+      if (a.content.empty()) continue;  // ignored by tokenizers
+      if (auto it = seen.find(a.content); it != seen.end()) {
+        a.id = spec.added[it->second].id;
+        spec.added[it->second] = std::move(a);  // the later entry's flags win
+        continue;
       }
+      if (auto it = spec.vocab.find(a.content); it != spec.vocab.end()) {
+        a.id = it->second;
+      } else {
+        a.id = next_id++;
+      }
+      seen.emplace(a.content, spec.added.size());
       spec.added.push_back(std::move(a));
     }
   }
