@@ -1,0 +1,39 @@
+// tokenizer/tokenizer_json: reads a Hugging Face tokenizer.json (and tokenizer_config.json)
+// into a TokenizerSpec, refusing anything this implementation does not reproduce exactly.
+// Every error names the file and the JSON pointer of the problem, e.g.
+//   tokenizer.json: /model/merges/12: expected "a b" or ["a", "b"]
+// Knows the file format only; building the tokenizer from the spec is tokenizer.cpp's job.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/bpe.h"
+
+namespace qg::tok {
+
+struct TokenizerSpec {
+  std::unordered_map<std::string, int32_t> vocab;           // byte-level token -> id
+  std::vector<std::pair<std::string, std::string>> merges;  // in rank order
+  BpeConfig bpe;
+  bool nfc = false;                // normalizer NFC (else none)
+  std::vector<AddedToken> added;   // in file order
+  std::optional<std::string> eos_token, pad_token;  // from tokenizer_config.json
+};
+
+// label names the file in error messages ("tokenizer.json").
+TokenizerSpec parse_tokenizer_json(std::string_view json, const std::string& label);
+
+// Applies tokenizer_config.json: eos_token, pad_token, and added_tokens_decoder (tokens
+// missing from tokenizer.json are added; a conflicting entry is an error).
+void apply_tokenizer_config(std::string_view json, const std::string& label, TokenizerSpec& spec);
+
+// JSON pointer escaping of one reference token (~ -> ~0, / -> ~1).
+std::string json_pointer_escape(std::string_view key);
+
+}  // namespace qg::tok
