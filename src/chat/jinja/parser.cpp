@@ -91,7 +91,11 @@ class Parser {
     while (true) {
       const Token& t = cur();
       if (t.type == Tok::kEof) {
-        if (ends.size()) fail(src_.where(t.pos), ": unexpected end of template, expected '", *ends.begin(), "'");
+        if (ends.size()) {
+          std::string names;
+          for (auto e : ends) names += (names.empty() ? "'" : " or '") + std::string(e) + "'";
+          fail(src_.where(t.pos), ": unexpected end of template, expected ", names);
+        }
         return body;
       }
       if (t.type == Tok::kData) {
@@ -580,7 +584,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr fn) {
-    auto c = node(ExprKind::kCall, cur().pos);
+    auto c = node(ExprKind::kCall, fn->pos);  // errors point at the callee, not at '('
     c->a = std::move(fn);
     parse_call_args(*c);
     return c;
