@@ -41,6 +41,19 @@ class ChatTemplate {
   // messages: a list of maps (role, content, and anything else the template reads).
   Segments render(const Value& messages, const RenderOptions& opts) const;
   Segments render(const std::vector<Message>& messages, const RenderOptions& opts) const;
+
+  // Special-token variables the template sees (bos_token, eos_token, ...), as
+  // transformers passes tokenizer.special_tokens_map. from_model_dir reads them from
+  // tokenizer_config.json. Their bytes are template text (kTemplate), so the tokenizer
+  // does match them as special tokens; caller data never is.
+  void set_special_tokens(std::map<std::string, Value> tokens);
+  const std::string& source() const;       // the template text (before normalisation)
+  const std::string& origin_name() const;  // name used in error messages
+
+ private:
+  ChatTemplate();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace qg::chat

@@ -1,0 +1,412 @@
+// jinja2's builtin filters and tests, as the chat templates in the wild use them, plus
+// transformers' tojson override (json.dumps with ensure_ascii=False, no HTML escaping).
+// An unknown filter or test is an error, as in jinja2 (there it is a compile error;
+// here it is raised when the node is reached).
+#include <algorithm>
+#include <cmath>
+
+#include "chat/jinja/ops.h"
+#include "chat/jinja/pystr.h"
+
+namespace qg::chat::jinja {
+namespace {
+
+bool flag(const Args& a, const Kwargs& kw, size_t i, std::string_view name, bool def = false) {
+  const Value* v = arg(a, kw, i, name);
+  return v ? v->truthy() : def;
+}
+
+// jinja2's make_attrgetter: "a.b.0" walks items (then attributes); digits are indices.
+Value attr_path(Interp& in, Value v, const std::string& path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    if (dot == std::string::npos) dot = path.size();
+    const std::string part = path.substr(start, dot - start);
+    const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    v = get_item(in, v, digits ? Value::integer(std::stoll(part)) : Value::string(part));
+    start = dot + 1;
+  }
+  return v;
+}
+
+// For sort/unique/min/max with case_sensitive=False: strings compare lowered.
+Value sort_key(const Value& v, bool case_sensitive) {
+  if (!case_sensitive && v.is_string()) return Value::string(py::change_case(v.as_str(), py::Case::kLower));
+  return v;
+}
+
+Value join_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
+  const Value* d = arg(a, kw, 0, "d");
+  const Value* attr = arg(a, kw, 1, "attribute");
+  const Str sep = d ? d->to_str() : Str();
+  Str out;
+  bool first = true;
+  for (const Value& item : iterate(in, v)) {
+    if (!first) out.append(sep);
+    first = false;
+    out.append((attr && !attr->is_none() ? attr_path(in, item, attr->to_str().bytes) : item).to_str());
+  }
+  return Value::string(std::move(out));
+}
+
+// select/reject/selectattr/rejectattr: `test_at` is where the test name sits in args.
+Value select_filter(Interp& in, const Value& v, Args& a, Kwargs& kw, bool keep_if, bool by_attr) {
+  std::string attr;
+  size_t ti = 0;
+  if (by_attr) {
+    if (a.empty()) in.raise("selectattr/rejectattr need an attribute name");
+    attr = a[0].to_str().bytes;
+    ti = 1;
+  }
+  std::string test;
+  Args targs;
+  if (a.size() > ti) {
+    test = a[ti].to_str().bytes;
+    targs.assign(a.begin() + static_cast<long>(ti) + 1, a.end());
+  }
+  Kwargs tkw;
+  List out;
+  for (const Value& item : iterate(in, v)) {
+    const Value x = by_attr ? attr_path(in, item, attr) : item;
+    bool ok;
+    if (test.empty()) {
+      ok = x.truthy();
+    } else {
+      Args ta = targs;
+      ok = apply_test(in, test, x, ta, tkw);
+    }
+    if (ok == keep_if) out.push_back(item);
+  }
+  return Value::list(std::move(out));
+}
+
+Value map_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
+  List out;
+  const Value* attr = arg({}, kw, 0, "attribute");
+  if (attr) {
+    const Value* def = arg({}, kw, 0, "default");
+    for (const Value& item : iterate(in, v)) {
+      Value x = attr_path(in, item, attr->to_str().bytes);
+      if (x.is_undefined() && def) x = *def;
+      out.push_back(std::move(x));
+    }
+    return Value::list(std::move(out));
+  }
+  if (a.empty()) in.raise("map requires a filter name or attribute=");
+  const std::string f = a[0].to_str().bytes;
+  for (const Value& item : iterate(in, v)) {
+    Args fa(a.begin() + 1, a.end());
+    Kwargs fkw = kw;
+    out.push_back(apply_filter(in, f, item, fa, fkw));
+  }
+  return Value::list(std::move(out));
+}
+
+Value sort_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
+  const bool rev = flag(a, kw, 0, "reverse");
+  const bool cs = flag(a, kw, 1, "case_sensitive");
+  const Value* attr = arg(a, kw, 2, "attribute");
+  List items = iterate(in, v);
+  std::vector<std::pair<Value, size_t>> keyed;
+  for (size_t i = 0; i < items.size(); ++i)
+    keyed.emplace_back(sort_key(attr ? attr_path(in, items[i], attr->to_str().bytes) : items[i], cs), i);
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+    return rev ? less_than(in, y.first, x.first) : less_than(in, x.first, y.first);
+  });
+  List out;
+  for (const auto& [k, i] : keyed) out.push_back(items[i]);
+  return Value::list(std::move(out));
+}
+
+Value indent_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
+  const Value* w = arg(a, kw, 0, "width");
+  Str ind = w && w->is_string() ? w->as_str() : Str(std::string(static_cast<size_t>(w ? w->as_int() : 4), ' '));
+  const bool first = flag(a, kw, 1, "first");
+  const bool blank = flag(a, kw, 2, "blank");
+  Str s = v.to_str();
+  s.append("\n");  // jinja2 appends a newline so splitlines() sees the last line
+  Args none;
+  Kwargs nokw;
+  const Value lines_v = method(in, Value::string(s), "splitlines");
+  const List lines = in.call(lines_v, none, nokw).as_list();
+  Str out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const Str& line = lines[i].as_str();
+    if (i > 0) {
+      out.append("\n");
+      if (blank || !line.bytes.empty()) out.append(ind);
+    }
+    out.append(line);
+  }
+  if (first) {
+    Str r = ind;
+    r.append(out);
+    return Value::string(std::move(r));
+  }
+  return Value::string(std::move(out));
+}
+
+Value tojson_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
+  const Value* ea = arg(a, kw, 0, "ensure_ascii");
+  const Value* ind = arg(a, kw, 1, "indent");
+  const Value* seps = arg(a, kw, 2, "separators");
+  const bool sort_keys = flag(a, kw, 3, "sort_keys");
+  if (seps && !seps->is_none()) in.raise("tojson: custom separators are not supported");
+  int indent = -1;
+  if (ind && !ind->is_none()) {
+    if (!ind->is_int()) in.raise("tojson: indent must be an integer");
+    indent = static_cast<int>(std::max<int64_t>(0, ind->as_int()));
+  }
+  Str out;
+  py::json_dumps(v, out, indent, sort_keys, ea && ea->truthy());
+  return Value::string(std::move(out));
+}
+
+Value escape(const Value& v) {
+  const Str s = v.to_str();
+  Str out;
+  for (size_t i = 0; i < s.bytes.size(); ++i) {
+    const Origin o = s.origin_at(i);
+    switch (s.bytes[i]) {
+      case '&': out.append("&amp;", o); break;
+      case '<': out.append("&lt;", o); break;
+      case '>': out.append("&gt;", o); break;
+      case '"': out.append("&#34;", o); break;
+      case '\'': out.append("&#39;", o); break;
+      default: out.append_char(s.bytes[i], o);
+    }
+  }
+  return Value::string(std::move(out));
+}
+
+}  // namespace
+
+Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a, Kwargs& kw) {
+  if (name == "default" || name == "d") {
+    const Value* def = arg(a, kw, 0, "default_value");
+    const bool boolean = flag(a, kw, 1, "boolean");
+    if (v.is_undefined() || (boolean && !v.truthy())) return def ? *def : Value::string("");
+    return v;
+  }
+  if (name == "length" || name == "count") return Value::integer(length(in, v));
+  if (name == "tojson") return tojson_filter(in, v, a, kw);
+  if (name == "string") return v.is_string() ? v : Value::string(v.to_str());
+  if (name == "safe") return v;
+  if (name == "trim") {
+    const Value* chars = arg(a, kw, 0, "chars");
+    return Value::string(py::strip(v.to_str(), chars && !chars->is_none() ? &chars->as_str() : nullptr, true, true));
+  }
+  if (name == "upper") return Value::string(py::change_case(v.to_str(), py::Case::kUpper));
+  if (name == "lower") return Value::string(py::change_case(v.to_str(), py::Case::kLower));
+  if (name == "capitalize") return Value::string(py::change_case(v.to_str(), py::Case::kCapitalize));
+  if (name == "title") return Value::string(py::change_case(v.to_str(), py::Case::kTitle));
+  if (name == "replace") {
+    const Value* o = arg(a, kw, 0, "old");
+    const Value* n = arg(a, kw, 1, "new");
+    const Value* c = arg(a, kw, 2, "count");
+    if (!o || !n) in.raise("replace filter needs old and new");
+    return Value::string(py::replace(v.to_str(), o->to_str(), n->to_str(), c && !c->is_none() ? c->as_int() : -1));
+  }
+  if (name == "join") return join_filter(in, v, a, kw);
+  if (name == "first" || name == "last") {
+    const List items = iterate(in, v);
+    if (items.empty()) return Value::undefined(name == "first" ? "No first item, sequence was empty." : "No last item, sequence was empty.");
+    return name == "first" ? items.front() : items.back();
+  }
+  if (name == "list") return Value::list(iterate(in, v));
+  if (name == "items") {
+    if (v.is_undefined()) return Value::list({});
+    if (!v.is_map()) in.raise("Can only get item pairs from a mapping.");
+    List l;
+    for (const auto& [k, x] : v.as_map().entries) l.push_back(Value::list({k, x}, true));
+    return Value::list(std::move(l));
+  }
+  if (name == "select") return select_filter(in, v, a, kw, true, false);
+  if (name == "reject") return select_filter(in, v, a, kw, false, false);
+  if (name == "selectattr") return select_filter(in, v, a, kw, true, true);
+  if (name == "rejectattr") return select_filter(in, v, a, kw, false, true);
+  if (name == "map") return map_filter(in, v, a, kw);
+  if (name == "attr") {
+    if (a.empty()) in.raise("attr filter needs a name");
+    return get_attr(in, v, a[0].to_str().bytes);
+  }
+  if (name == "reverse") {
+    if (v.is_string()) {
+      Str out;
+      const List chars = iterate(in, v);
+      for (auto it = chars.rbegin(); it != chars.rend(); ++it) out.append(it->as_str());
+      return Value::string(std::move(out));
+    }
+    List l = iterate(in, v);
+    std::reverse(l.begin(), l.end());
+    return Value::list(std::move(l));
+  }
+  if (name == "sort") return sort_filter(in, v, a, kw);
+  if (name == "unique") {
+    const bool cs = flag(a, kw, 0, "case_sensitive");
+    const Value* attr = arg(a, kw, 1, "attribute");
+    List out, seen;
+    for (const Value& item : iterate(in, v)) {
+      const Value k = sort_key(attr ? attr_path(in, item, attr->to_str().bytes) : item, cs);
+      if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return s.equals(k); })) continue;
+      seen.push_back(k);
+      out.push_back(item);
+    }
+    return Value::list(std::move(out));
+  }
+  if (name == "min" || name == "max") {
+    const bool cs = flag(a, kw, 0, "case_sensitive");
+    const Value* attr = arg(a, kw, 1, "attribute");
+    const List items = iterate(in, v);
+    if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
+    size_t best = 0;
+    for (size_t i = 1; i < items.size(); ++i) {
+      const Value ki = sort_key(attr ? attr_path(in, items[i], attr->to_str().bytes) : items[i], cs);
+      const Value kb = sort_key(attr ? attr_path(in, items[best], attr->to_str().bytes) : items[best], cs);
+      if (name == "min" ? less_than(in, ki, kb) : less_than(in, kb, ki)) best = i;
+    }
+    return items[best];
+  }
+  if (name == "sum") {
+    const Value* attr = arg(a, kw, 0, "attribute");
+    const Value* start = arg(a, kw, 1, "start");
+    Value acc = start ? *start : Value::integer(0);
+    for (const Value& item : iterate(in, v)) acc = binary_op(in, "+", acc, attr ? attr_path(in, item, attr->to_str().bytes) : item);
+    return acc;
+  }
+  if (name == "int") {
+    const Value* def = arg(a, kw, 0, "default");
+    if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
+    if (v.is_float()) return Value::integer(static_cast<int64_t>(v.as_float()));
+    if (v.is_string()) {
+      const std::string t = py::strip(v.as_str(), nullptr, true, true).bytes;
+      char* end = nullptr;
+      const long long x = std::strtoll(t.c_str(), &end, 10);
+      if (!t.empty() && end && *end == 0) return Value::integer(x);
+      const double d = std::strtod(t.c_str(), &end);
+      if (!t.empty() && end && *end == 0) return Value::integer(static_cast<int64_t>(d));
+    }
+    return def ? *def : Value::integer(0);
+  }
+  if (name == "float") {
+    const Value* def = arg(a, kw, 0, "default");
+    if (v.is_number()) return Value::floating(v.as_float());
+    if (v.is_string()) {
+      const std::string t = py::strip(v.as_str(), nullptr, true, true).bytes;
+      char* end = nullptr;
+      const double d = std::strtod(t.c_str(), &end);
+      if (!t.empty() && end && *end == 0) return Value::floating(d);
+    }
+    return def ? *def : Value::floating(0.0);
+  }
+  if (name == "abs") {
+    if (!v.is_number()) in.raise(std::string("bad operand type for abs(): '") + v.type_name() + "'");
+    return v.is_float() ? Value::floating(std::fabs(v.as_float())) : Value::integer(std::llabs(v.as_int()));
+  }
+  if (name == "round") {
+    const Value* p = arg(a, kw, 0, "precision");
+    const Value* m = arg(a, kw, 1, "method");
+    const std::string method = m ? m->to_str().bytes : "common";
+    const double scale = std::pow(10.0, p ? static_cast<double>(p->as_int()) : 0.0);
+    const double x = v.as_float() * scale;
+    const double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
+    return Value::floating(r / scale);
+  }
+  if (name == "indent") return indent_filter(in, v, a, kw);
+  if (name == "wordcount") return Value::integer(static_cast<int64_t>(py::split(v.to_str(), nullptr, -1, false).size()));
+  if (name == "escape" || name == "e" || name == "forceescape") return escape(v);
+  if (name == "dictsort") {
+    if (!v.is_map()) in.raise("dictsort filter needs a mapping");
+    const bool cs = flag(a, kw, 0, "case_sensitive");
+    const Value* by = arg(a, kw, 1, "by");
+    const bool rev = flag(a, kw, 2, "reverse");
+    const int pos = by && by->to_str().bytes == "value" ? 1 : 0;
+    List pairs;
+    for (const auto& [k, x] : v.as_map().entries) pairs.push_back(Value::list({k, x}, true));
+    std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& x, const Value& y) {
+      const Value kx = sort_key(x.as_list()[pos], cs), ky = sort_key(y.as_list()[pos], cs);
+      return rev ? less_than(in, ky, kx) : less_than(in, kx, ky);
+    });
+    return Value::list(std::move(pairs));
+  }
+  in.raise("No filter named '" + name + "'.");
+}
+
+bool has_filter(const std::string& name) {
+  static const char* const kFilters[] = {"default", "d", "length", "count", "tojson", "string", "safe", "trim",
+                                         "upper", "lower", "capitalize", "title", "replace", "join", "first",
+                                         "last", "list", "items", "select", "reject", "selectattr", "rejectattr",
+                                         "map", "attr", "reverse", "sort", "unique", "min", "max", "sum", "int",
+                                         "float", "abs", "round", "indent", "wordcount", "escape", "e",
+                                         "forceescape", "dictsort"};
+  return std::any_of(std::begin(kFilters), std::end(kFilters), [&](const char* x) { return name == x; });
+}
+
+bool has_test(const std::string& name) {
+  static const char* const kTests[] = {"defined", "undefined", "none", "boolean", "true", "false", "integer",
+                                       "float", "number", "string", "mapping", "iterable", "sequence", "callable",
+                                       "sameas", "in", "eq", "equalto", "==", "ne", "!=", "lt", "<", "lessthan",
+                                       "le", "<=", "gt", ">", "greaterthan", "ge", ">=", "odd", "even",
+                                       "divisibleby", "lower", "upper", "escaped", "filter", "test"};
+  return std::any_of(std::begin(kTests), std::end(kTests), [&](const char* t) { return name == t; });
+}
+
+bool apply_test(Interp& in, const std::string& n, const Value& v, Args& a, Kwargs& kw) {
+  using K = Value::Kind;
+  const Value* other = arg(a, kw, 0, "other");
+  auto need = [&]() -> const Value& {
+    if (!other) in.raise("test '" + n + "' needs an argument");
+    return *other;
+  };
+  if (n == "defined") return !v.is_undefined();
+  if (n == "undefined") return v.is_undefined();
+  if (n == "none") return v.is_none();
+  if (n == "boolean") return v.is_bool();
+  if (n == "true") return v.is_bool() && v.as_bool();
+  if (n == "false") return v.is_bool() && !v.as_bool();
+  if (n == "integer") return v.is_int();
+  if (n == "float") return v.is_float();
+  if (n == "number") return v.is_number();
+  if (n == "string") return v.is_string();
+  if (n == "mapping") return v.kind() == K::kMap;
+  if (n == "iterable") return v.is_string() || v.is_list() || v.is_map() || v.is_undefined();
+  if (n == "sequence") return v.is_string() || v.is_list() || v.kind() == K::kMap;
+  if (n == "callable") return v.is_callable();
+  if (n == "sameas") {
+    const Value& o = need();
+    if (v.kind() != o.kind()) return false;
+    if (v.is_none() || v.is_undefined()) return true;
+    if (v.is_bool()) return v.as_bool() == o.as_bool();
+    if (v.is_int()) return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;  // CPython small ints
+    return v.same_object(o);
+  }
+  if (n == "in") return contains(in, need(), v);
+  if (n == "eq" || n == "equalto" || n == "==") return v.equals(need());
+  if (n == "ne" || n == "!=") return !v.equals(need());
+  if (n == "lt" || n == "<" || n == "lessthan") return less_than(in, v, need());
+  if (n == "le" || n == "<=") return compare(in, "<=", v, need());
+  if (n == "gt" || n == ">" || n == "greaterthan") return less_than(in, need(), v);
+  if (n == "ge" || n == ">=") return compare(in, ">=", v, need());
+  if (n == "odd" || n == "even" || n == "divisibleby") {
+    if (!v.is_int() && !v.is_bool()) in.raise(std::string("test '") + n + "' needs an integer");
+    const int64_t x = v.as_int();
+    if (n == "odd") return x % 2 != 0;
+    if (n == "even") return x % 2 == 0;
+    const int64_t d = need().as_int();
+    if (d == 0) in.raise("integer division or modulo by zero");
+    return x % d == 0;
+  }
+  if (n == "lower" || n == "upper") {
+    const Str s = v.to_str();
+    return py::change_case(s, n == "lower" ? py::Case::kLower : py::Case::kUpper).bytes == s.bytes;
+  }
+  if (n == "escaped") return false;
+  if (n == "filter") {
+    return has_filter(v.to_str().bytes);
+  }
+  if (n == "test") return has_test(v.to_str().bytes);
+  in.raise("No test named '" + n + "'.");
+}
+
+}  // namespace qg::chat::jinja

@@ -1,0 +1,424 @@
+// Python string/number formatting rules (see pystr.h). Every function keeps byte
+// provenance: output bytes derived from a content byte are content.
+#include "chat/jinja/pystr.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include <utf8proc.h>
+
+#include "base/error.h"
+
+namespace qg::chat::py {
+
+uint32_t next_cp(std::string_view s, size_t& i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  if (i + n > s.size()) n = 1;
+  uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+  for (int k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+  i += n;
+  return cp;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+size_t cp_count(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+std::vector<uint32_t> cp_offsets(std::string_view s) {
+  std::vector<uint32_t> off;
+  off.reserve(s.size() + 1);
+  for (size_t i = 0; i < s.size();) {
+    off.push_back(static_cast<uint32_t>(i));
+    next_cp(s, i);
+  }
+  off.push_back(static_cast<uint32_t>(s.size()));
+  return off;
+}
+
+bool isspace(uint32_t cp) {
+  // CPython: bidirectional class WS, B or S, or category Zs.
+  if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x1f);
+  switch (cp) {
+    case 0x85: case 0xa0: case 0x1680: case 0x2028: case 0x2029: case 0x202f: case 0x205f: case 0x3000:
+      return true;
+    default:
+      return cp >= 0x2000 && cp <= 0x200a;
+  }
+}
+
+bool isprintable(uint32_t cp) {
+  if (cp == ' ') return true;
+  if (cp < 0x80) return cp > 0x20 && cp < 0x7f;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
+      return false;
+    default:
+      return true;
+  }
+}
+
+std::string float_repr(double d) {
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
+  if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
+  // Shortest round-trip digits, then CPython's layout rule: fixed notation when the
+  // decimal point position is in (-4, 16], else d.ddde+XX.
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);
+  bool neg = sci[0] == '-';
+  if (neg) sci.erase(0, 1);
+  const size_t epos = sci.find('e');
+  std::string digits = sci.substr(0, epos);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  const int exp10 = std::stoi(sci.substr(epos + 1));
+  const int decpt = exp10 + 1;
+  std::string out = neg ? "-" : "";
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) {
+      out += "0." + std::string(static_cast<size_t>(-decpt), '0') + digits;
+    } else if (static_cast<size_t>(decpt) >= digits.size()) {
+      out += digits + std::string(decpt - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, decpt) + "." + digits.substr(decpt);
+    }
+  } else {
+    out += digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    const int e = decpt - 1;
+    out += e < 0 ? "e-" : "e+";
+    const int ae = e < 0 ? -e : e;
+    if (ae < 10) out += '0';
+    out += std::to_string(ae);
+  }
+  return out;
+}
+
+void repr_string(const Str& s, Str& out) {
+  const std::string& b = s.bytes;
+  const bool has_sq = b.find('\'') != std::string::npos;
+  const bool has_dq = b.find('"') != std::string::npos;
+  const char quote = (has_sq && !has_dq) ? '"' : '\'';
+  out.append_char(quote);
+  for (size_t i = 0; i < b.size();) {
+    const size_t start = i;
+    const Origin o = s.origin_at(i);
+    const uint32_t cp = next_cp(b, i);
+    char esc[16];
+    if (cp == static_cast<uint32_t>(quote) || cp == '\\') {
+      esc[0] = '\\';
+      esc[1] = static_cast<char>(cp);
+      out.append(std::string_view(esc, 2), o);
+    } else if (cp == '\t') {
+      out.append("\\t", o);
+    } else if (cp == '\n') {
+      out.append("\\n", o);
+    } else if (cp == '\r') {
+      out.append("\\r", o);
+    } else if (isprintable(cp)) {
+      out.append(std::string_view(b).substr(start, i - start), o);
+    } else {
+      if (cp <= 0xff) snprintf(esc, sizeof esc, "\\x%02x", cp);
+      else if (cp <= 0xffff) snprintf(esc, sizeof esc, "\\u%04x", cp);
+      else snprintf(esc, sizeof esc, "\\U%08x", cp);
+      out.append(esc, o);
+    }
+  }
+  out.append_char(quote);
+}
+
+static bool in_chars(uint32_t cp, const Str* chars) {
+  if (!chars) return isspace(cp);
+  const std::string& c = chars->bytes;
+  for (size_t i = 0; i < c.size();)
+    if (next_cp(c, i) == cp) return true;
+  return false;
+}
+
+Str strip(const Str& s, const Str* chars, bool left, bool right) {
+  const std::string& b = s.bytes;
+  size_t begin = 0, end = b.size();
+  if (left) {
+    while (begin < end) {
+      size_t j = begin;
+      if (!in_chars(next_cp(b, j), chars)) break;
+      begin = j;
+    }
+  }
+  if (right) {
+    while (end > begin) {
+      size_t k = end - 1;
+      while (k > begin && (static_cast<unsigned char>(b[k]) & 0xc0) == 0x80) --k;
+      size_t j = k;
+      if (!in_chars(next_cp(b, j), chars)) break;
+      end = k;
+    }
+  }
+  if (begin == 0 && end == b.size()) return s;
+  return s.slice(begin, end);
+}
+
+std::vector<Str> split(const Str& s, const Str* sep, int64_t maxsplit, bool from_right) {
+  const std::string& b = s.bytes;
+  std::vector<Str> parts;
+  if (sep) {
+    const std::string& p = sep->bytes;
+    if (p.empty()) fail("empty separator");
+    if (!from_right) {
+      size_t pos = 0;
+      while (maxsplit < 0 || static_cast<int64_t>(parts.size()) < maxsplit) {
+        const size_t f = b.find(p, pos);
+        if (f == std::string::npos) break;
+        parts.push_back(s.slice(pos, f));
+        pos = f + p.size();
+      }
+      parts.push_back(s.slice(pos, b.size()));
+    } else {
+      size_t end = b.size();
+      while (maxsplit < 0 || static_cast<int64_t>(parts.size()) < maxsplit) {
+        if (end < p.size()) break;
+        const size_t f = b.rfind(p, end - p.size());
+        if (f == std::string::npos) break;
+        parts.push_back(s.slice(f + p.size(), end));
+        end = f;
+      }
+      parts.push_back(s.slice(0, end));
+      std::reverse(parts.begin(), parts.end());
+    }
+    return parts;
+  }
+  // Whitespace split: runs of whitespace separate, no empty strings.
+  std::vector<std::pair<size_t, size_t>> words;
+  for (size_t i = 0; i < b.size();) {
+    size_t j = i;
+    if (isspace(next_cp(b, j))) {
+      i = j;
+      continue;
+    }
+    size_t start = i;
+    i = j;
+    while (i < b.size()) {
+      size_t k = i;
+      if (isspace(next_cp(b, k))) break;
+      i = k;
+    }
+    words.emplace_back(start, i);
+  }
+  if (maxsplit >= 0 && static_cast<int64_t>(words.size()) > maxsplit + 1) {
+    // The remainder keeps its inner whitespace (trailing whitespace is stripped).
+    if (!from_right) {
+      auto rest = std::make_pair(words[maxsplit].first, words.back().second);
+      words.resize(maxsplit);
+      words.push_back(rest);
+    } else {
+      const size_t cut = words.size() - maxsplit;
+      auto rest = std::make_pair(words.front().first, words[cut - 1].second);
+      words.erase(words.begin(), words.begin() + cut);
+      words.insert(words.begin(), rest);
+    }
+  }
+  for (auto [a, e] : words) parts.push_back(s.slice(a, e));
+  return parts;
+}
+
+Str replace(const Str& s, const Str& old, const Str& with, int64_t count) {
+  const std::string& b = s.bytes;
+  Str out;
+  if (old.bytes.empty()) {
+    // Python inserts `with` before every code point and at the end.
+    size_t i = 0;
+    int64_t n = 0;
+    while (i <= b.size()) {
+      if (count >= 0 && n >= count) break;
+      out.append(with);
+      ++n;
+      if (i == b.size()) {
+        i = b.size() + 1;
+        break;
+      }
+      size_t j = i;
+      next_cp(b, j);
+      out.append(s.slice(i, j));
+      i = j;
+    }
+    if (i <= b.size()) out.append(s.slice(i, b.size()));
+    return out;
+  }
+  size_t pos = 0;
+  int64_t n = 0;
+  while (count < 0 || n < count) {
+    const size_t f = b.find(old.bytes, pos);
+    if (f == std::string::npos) break;
+    out.append(s.slice(pos, f));
+    out.append(with);
+    pos = f + old.bytes.size();
+    ++n;
+  }
+  out.append(s.slice(pos, b.size()));
+  return out;
+}
+
+Str change_case(const Str& s, Case c) {
+  Str out;
+  const std::string& b = s.bytes;
+  bool prev_cased = false;  // title(): was the previous character cased?
+  bool first = true;
+  for (size_t i = 0; i < b.size();) {
+    const Origin o = s.origin_at(i);
+    const auto cp = static_cast<utf8proc_int32_t>(next_cp(b, i));
+    utf8proc_int32_t m = cp;
+    switch (c) {
+      case Case::kUpper: m = utf8proc_toupper(cp); break;
+      case Case::kLower: m = utf8proc_tolower(cp); break;
+      case Case::kCapitalize: m = first ? utf8proc_totitle(cp) : utf8proc_tolower(cp); break;
+      case Case::kTitle: m = prev_cased ? utf8proc_tolower(cp) : utf8proc_totitle(cp); break;
+    }
+    const auto cat = utf8proc_category(cp);
+    prev_cased = cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
+    first = false;
+    std::string enc;
+    append_utf8(enc, static_cast<uint32_t>(m));
+    out.append(enc, o);
+  }
+  return out;
+}
+
+static void json_string(const Str& s, Str& out, bool ensure_ascii) {
+  out.append_char('"');
+  const std::string& b = s.bytes;
+  for (size_t i = 0; i < b.size();) {
+    const size_t start = i;
+    const Origin o = s.origin_at(i);
+    const uint32_t cp = next_cp(b, i);
+    char esc[16];
+    switch (cp) {
+      case '"': out.append("\\\"", o); continue;
+      case '\\': out.append("\\\\", o); continue;
+      case '\n': out.append("\\n", o); continue;
+      case '\r': out.append("\\r", o); continue;
+      case '\t': out.append("\\t", o); continue;
+      case '\b': out.append("\\b", o); continue;
+      case '\f': out.append("\\f", o); continue;
+      default: break;
+    }
+    if (cp < 0x20 || (ensure_ascii && cp >= 0x7f)) {
+      if (cp >= 0x10000) {
+        const uint32_t v = cp - 0x10000;
+        snprintf(esc, sizeof esc, "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff));
+      } else {
+        snprintf(esc, sizeof esc, "\\u%04x", cp);
+      }
+      out.append(esc, o);
+    } else {
+      out.append(std::string_view(b).substr(start, i - start), o);
+    }
+  }
+  out.append_char('"');
+}
+
+static void newline_indent(Str& out, int indent, int level) {
+  out.append_char('\n');
+  out.append(std::string(static_cast<size_t>(indent) * level, ' '));
+}
+
+static void json_rec(const Value& v, Str& out, int indent, bool sort_keys, bool ensure_ascii, int level) {
+  switch (v.kind()) {
+    case Value::Kind::kNone: out.append("null", v.scalar_origin()); return;
+    case Value::Kind::kBool: out.append(v.as_bool() ? "true" : "false", v.scalar_origin()); return;
+    case Value::Kind::kInt: out.append(std::to_string(v.as_int()), v.scalar_origin()); return;
+    case Value::Kind::kFloat: {
+      const double d = v.as_float();
+      // json.dumps spells non-finite floats as JavaScript does.
+      const std::string t = std::isnan(d) ? "NaN" : std::isinf(d) ? (d < 0 ? "-Infinity" : "Infinity") : float_repr(d);
+      out.append(t, v.scalar_origin());
+      return;
+    }
+    case Value::Kind::kString: json_string(v.as_str(), out, ensure_ascii); return;
+    case Value::Kind::kList: {
+      const List& l = v.as_list();
+      if (l.empty()) {
+        out.append("[]");
+        return;
+      }
+      out.append_char('[');
+      for (size_t k = 0; k < l.size(); ++k) {
+        if (k) out.append(indent >= 0 ? "," : ", ");
+        if (indent >= 0) newline_indent(out, indent, level + 1);
+        json_rec(l[k], out, indent, sort_keys, ensure_ascii, level + 1);
+      }
+      if (indent >= 0) newline_indent(out, indent, level);
+      out.append_char(']');
+      return;
+    }
+    case Value::Kind::kMap:
+    case Value::Kind::kNamespace: {
+      std::vector<const std::pair<Value, Value>*> items;
+      for (const auto& e : v.as_map().entries) items.push_back(&e);
+      if (items.empty()) {
+        out.append("{}");
+        return;
+      }
+      if (sort_keys)
+        std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) {
+          return a->first.to_str().bytes < b->first.to_str().bytes;
+        });
+      out.append_char('{');
+      bool firstk = true;
+      for (const auto* e : items) {
+        if (!firstk) out.append(indent >= 0 ? "," : ", ");
+        firstk = false;
+        if (indent >= 0) newline_indent(out, indent, level + 1);
+        const Value& k = e->first;
+        // json.dumps coerces non-string keys: True -> "true", 1 -> "1", None -> "null".
+        if (k.is_string()) {
+          json_string(k.as_str(), out, ensure_ascii);
+        } else {
+          Str ks;
+          json_rec(k, ks, -1, false, ensure_ascii, 0);
+          Str quoted(k.is_float() || k.is_int() || k.is_bool() || k.is_none() ? ks.bytes : ks.bytes);
+          out.append_char('"');
+          out.append(ks);
+          out.append_char('"');
+        }
+        out.append(": ");
+        json_rec(e->second, out, indent, sort_keys, ensure_ascii, level + 1);
+      }
+      if (indent >= 0) newline_indent(out, indent, level);
+      out.append_char('}');
+      return;
+    }
+    case Value::Kind::kUndefined: fail("Object of type Undefined is not JSON serializable");
+    case Value::Kind::kCallable: fail("Object of type function is not JSON serializable");
+  }
+}
+
+void json_dumps(const Value& v, Str& out, int indent, bool sort_keys, bool ensure_ascii) {
+  json_rec(v, out, indent, sort_keys, ensure_ascii, 0);
+}
+
+}  // namespace qg::chat::py

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Differential fuzz test: random conversations rendered by python3-jinja2 (configured as
+transformers does, render_oracle.py) and by our renderer (the chat_render_batch test
+binary); the outputs must be byte-identical, and where jinja2 raises we must raise too.
+
+  fuzz_chat.py BATCH_BINARY TEMPLATES_DIR [--n N] [--seed S]
+
+N defaults to $QG_CHAT_FUZZ_N or 2100 (spread over the seven templates). Exit 1 on any
+difference, printing the first few (the request line reproduces it)."""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import chat_cases  # noqa: E402
+import render_oracle  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("templates")
+    ap.add_argument("--n", type=int, default=int(os.environ.get("QG_CHAT_FUZZ_N", "2100")))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("QG_CHAT_FUZZ_SEED", "20261127")))
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    names = sorted(chat_cases.TEMPLATES)
+    sources = {}
+    for n in names:
+        with open(os.path.join(args.templates, n), encoding="utf-8", newline="") as f:
+            sources[n] = f.read()
+    reqs = []
+    for i in range(args.n):
+        r = chat_cases.random_conversation(rng, names[i % len(names)])
+        r["template"] = os.path.join(args.templates, r["template"])
+        reqs.append(r)
+    payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reqs)
+    proc = subprocess.run([args.binary], input=payload.encode("utf-8"), capture_output=True, check=True)
+    ours = [json.loads(l) for l in proc.stdout.decode("utf-8").split("\n") if l]
+    assert len(ours) == len(reqs), f"driver answered {len(ours)} of {len(reqs)} requests"
+    diffs = 0
+    rendered = errors = 0
+    for req, got in zip(reqs, ours):
+        name = os.path.basename(req["template"])
+        try:
+            want = {"text": render_oracle.render(sources[name], req["messages"], req["add_generation_prompt"],
+                                                 req.get("kwargs"), req.get("special_tokens"))}
+        except Exception as e:  # noqa: BLE001 - any jinja2 failure must be a failure for us too
+            want = {"error": f"{type(e).__name__}: {e}"}
+        ok = ("error" in want and "error" in got) or ("text" in want and got.get("text") == want["text"])
+        if ok and "text" in got:
+            rendered += 1
+            prev = 0
+            for b, e in got["content"]:
+                ok &= prev <= b < e <= len(got["text"].encode("utf-8"))
+                prev = e
+        elif ok:
+            errors += 1
+        if not ok:
+            diffs += 1
+            if diffs <= 5:
+                print("DIFFERENCE for request:", json.dumps(req, ensure_ascii=False))
+                print("  jinja2:", json.dumps(want, ensure_ascii=False)[:2000])
+                print("  ours:  ", json.dumps(got, ensure_ascii=False)[:2000])
+    print(f"{len(reqs)} conversations (seed {args.seed}): {rendered} rendered identically, "
+          f"{errors} raised in both, {diffs} differences")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
