@@ -19,7 +19,8 @@
 
 namespace qg::kernels {
 
-class ThreadPool;  // kernels/thread_pool.h
+class ThreadPool;         // kernels/thread_pool.h
+struct KernelTable;       // kernels/kernel_table.h (internal)
 
 enum class Isa : uint8_t { kScalar, kAvx2 };
 std::string_view isa_name(Isa isa);
@@ -47,14 +48,21 @@ class Context {
   Isa isa() const { return isa_; }
   int n_threads() const;
   ThreadPool& pool() const { return *pool_; }
+  // The function pointers of isa(), chosen once here so kernels never test features per call.
+  const KernelTable& table() const { return *table_; }
 
  private:
   Isa isa_;
+  const KernelTable* table_;
   std::unique_ptr<ThreadPool> pool_;
 };
 
 Isa best_isa();                      // from cpuid
 Isa isa_from_env_or(Isa fallback);   // QG_FORCE_ISA, or fallback; throws on unknown/unsupported value
+// Parses an ISA name ("scalar", "avx2"); throws qg::Error naming `what` on an unknown name
+// or on an ISA this CPU lacks. isa_from_env_or(f) is parse_isa(getenv("QG_FORCE_ISA")) when set.
+Isa parse_isa(std::string_view name, std::string_view what = "QG_FORCE_ISA");
+bool isa_supported(Isa isa);
 
 // ---- The kernel interface. All pointers are non-aliasing unless said otherwise. ----
 

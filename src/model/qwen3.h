@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -21,6 +22,10 @@ class Qwen3Weights;  // typed views into the mapped checkpoint (model/qwen3_weig
 
 // Per-sequence attention cache. One per sequence; a batch of sequences is a batch of
 // caches (so later work can batch sequences with their own positions).
+//
+// Storage is calloc'd, not a value-initialised vector: the kernel hands out zero pages
+// lazily, so a cache sized for a long context costs memory only for the positions
+// actually written (peak RSS grows with the tokens seen, not with n_ctx).
 class KvCache {
  public:
   KvCache(const Qwen3Config& cfg, int64_t n_ctx);  // allocates [layers, n_ctx, kv_heads, head_dim] K and V
@@ -28,13 +33,23 @@ class KvCache {
   int64_t n_ctx() const { return n_ctx_; }
   void truncate(int64_t n);                        // forget positions >= n (n <= n_past)
   void clear() { truncate(0); }
-  // ... storage accessors for the forward pass
+  size_t bytes() const { return 2 * layer_floats_ * static_cast<size_t>(n_layers_) * sizeof(float); }
 
  private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  // Layer l's K rows: [n_ctx, kv_heads, head_dim], as kernels::attention reads them.
+  float* k_layer(int64_t l) const { return k_.get() + static_cast<size_t>(l) * layer_floats_; }
+  float* v_layer(int64_t l) const { return v_.get() + static_cast<size_t>(l) * layer_floats_; }
+
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
-  std::vector<float> k_;  // [layers, n_ctx, kv_heads, head_dim]
-  std::vector<float> v_;  // [layers, n_ctx, kv_heads, head_dim]
+  int64_t n_layers_ = 0;
+  int64_t row_floats_ = 0;    // kv_heads * head_dim
+  size_t layer_floats_ = 0;   // n_ctx * kv_heads * head_dim
+  std::unique_ptr<float[], Free> k_;  // [layers, n_ctx, kv_heads, head_dim]
+  std::unique_ptr<float[], Free> v_;  // [layers, n_ctx, kv_heads, head_dim]
   friend class Qwen3Model;
 };
 
@@ -64,8 +79,22 @@ class Qwen3Model {
                Logits which, std::span<float> out, std::span<const int32_t> vocab_rows = {});
 
   // Convenience: greedy decoding (argmax), stops at any id in `stop` or after max_new.
+  // Returns the new tokens only; a stop token that ends generation is included.
   std::vector<int32_t> generate_greedy(const kernels::Context& ctx, std::span<const int32_t> prompt,
                                        KvCache& cache, int max_new, std::span<const int32_t> stop);
+
+  // ---- Additions beyond the contract ----
+  const Qwen3Weights& weights() const;
+  // eos ids from generation_config.json (if present) and config.json.
+  const std::vector<int32_t>& stop_token_ids() const;
+  size_t checkpoint_bytes() const;  // sum of the mapped safetensors files
+  // Makes a cache of n_ctx positions (default: max_position_embeddings).
+  KvCache make_cache(int64_t n_ctx = 0) const;
+
+ private:
+  struct Impl;
+  explicit Qwen3Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace qg::model

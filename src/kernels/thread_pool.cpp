@@ -1,0 +1,113 @@
+// ThreadPool implementation: spin-then-futex hand-off between one caller and a fixed
+// set of workers. The wake-up protocol avoids a syscall per job when workers are
+// still spinning: a worker announces itself in sleepers_ before it blocks, the caller
+// only calls notify when sleepers_ > 0 (both sides use seq_cst, so at least one of
+// them sees the other). The same pattern, mirrored, wakes a sleeping caller.
+#include "kernels/thread_pool.h"
+
+#include <chrono>
+
+#include "base/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define QG_CPU_RELAX() _mm_pause()
+#else
+#define QG_CPU_RELAX() ((void)0)
+#endif
+
+namespace qg::kernels {
+namespace {
+
+// How long a thread spins before it sleeps. Kernel calls within a token come
+// microseconds apart; a futex wake-up costs tens of microseconds in a VM.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+// Spins until pred() or until kSpin has passed; returns pred(). After the first few
+// microseconds it yields between checks, so that when the machine has fewer free cores
+// than threads (shared machines, 3 threads on 2 cores) the thread we wait for can run.
+template <class Pred>
+bool spin_until(Pred pred) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (pred()) return true;
+    if (i < 256) {
+      QG_CPU_RELAX();
+      continue;
+    }
+    std::this_thread::yield();
+    if ((i & 15) == 0 && std::chrono::steady_clock::now() - start > kSpin) return pred();
+  }
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
+  QG_CHECK(n_threads >= 1 && n_threads <= 1024, "thread count ", n_threads);
+  workers_.reserve(n_threads - 1);
+  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_ = true;
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  generation_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::run_slice(int thread) {
+  int64_t b = slice_begin(job_n_, thread, n_threads_);
+  int64_t e = slice_begin(job_n_, thread + 1, n_threads_);
+  if (b >= e) return;
+  try {
+    job_fn_(job_ctx_, b, e, thread);
+  } catch (...) {
+    if (!failed_.exchange(true)) error_ = std::current_exception();
+  }
+}
+
+void ThreadPool::worker_main(int thread) {
+  uint32_t seen = 0;
+  for (;;) {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      while (generation_.load(std::memory_order_seq_cst) == seen) generation_.wait(seen);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_) return;
+    run_slice(thread);
+    if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        caller_waiting_.load(std::memory_order_seq_cst)) {
+      pending_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::run(int64_t n_tasks, RangeFn fn, void* ctx) {
+  if (n_tasks <= 0) return;
+  if (n_threads_ == 1 || n_tasks == 1) {
+    fn(ctx, 0, n_tasks, 0);
+    return;
+  }
+  job_fn_ = fn;
+  job_ctx_ = ctx;
+  job_n_ = n_tasks;
+  failed_.store(false, std::memory_order_relaxed);
+  error_ = nullptr;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_seq_cst);  // publishes the job (release)
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
+
+  run_slice(0);
+
+  if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+    caller_waiting_.store(true, std::memory_order_seq_cst);
+    for (int32_t p; (p = pending_.load(std::memory_order_seq_cst)) != 0;) pending_.wait(p);
+    caller_waiting_.store(false, std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (failed_.load(std::memory_order_relaxed)) std::rethrow_exception(error_);
+}
+
+}  // namespace qg::kernels

@@ -1,0 +1,177 @@
+// config.json / generation_config.json parsing for Qwen3 checkpoints. Every error
+// names the file and the JSON path (config.json: /num_key_value_heads: ...).
+#include "weights/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "base/error.h"
+
+namespace qg::weights {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) fail(p.string(), ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json parse_json(const std::string& text, const std::string& source) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(source, ": not valid JSON (byte ", e.byte, "): ", e.what());
+  }
+}
+
+// Reads a required positive integer field.
+int64_t get_positive(const json& j, const char* key, const std::string& src) {
+  if (!j.contains(key)) fail(src, ": /", key, " is missing");
+  const json& v = j[key];
+  if (!v.is_number_integer()) fail(src, ": /", key, " must be an integer, got ", v.dump());
+  const int64_t n = v.get<int64_t>();
+  if (n <= 0) fail(src, ": /", key, " must be positive, got ", n);
+  return n;
+}
+
+double get_positive_number(const json& j, const char* key, double fallback, const std::string& src) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  const json& v = j[key];
+  if (!v.is_number()) fail(src, ": /", key, " must be a number, got ", v.dump());
+  const double x = v.get<double>();
+  if (!(x > 0)) fail(src, ": /", key, " must be positive, got ", v.dump());
+  return x;
+}
+
+// eos_token_id: int, list of ints, or null/absent.
+std::vector<int32_t> get_ids(const json& j, const char* key, const std::string& src) {
+  std::vector<int32_t> out;
+  if (!j.contains(key) || j[key].is_null()) return out;
+  const json& v = j[key];
+  auto one = [&](const json& x) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX) {
+      fail(src, ": /", key, " must hold non-negative token ids, got ", v.dump());
+    }
+    const auto id = static_cast<int32_t>(x.get<int64_t>());
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  };
+  if (v.is_array()) {
+    for (const auto& x : v) one(x);
+  } else {
+    one(v);
+  }
+  return out;
+}
+
+bool get_bool(const json& j, const char* key, bool fallback, const std::string& src) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_boolean()) fail(src, ": /", key, " must be true or false, got ", j[key].dump());
+  return j[key].get<bool>();
+}
+
+}  // namespace
+
+Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& src) {
+  const json j = parse_json(json_text, src);
+  if (!j.is_object()) fail(src, ": top level is not a JSON object");
+  Qwen3Config c;
+
+  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
+      !j["architectures"][0].is_string()) {
+    fail(src, ": /architectures is missing; expected [\"Qwen3ForCausalLM\"]");
+  }
+  c.architecture = j["architectures"][0].get<std::string>();
+  if (c.architecture != "Qwen3ForCausalLM") {
+    fail(src, ": /architectures: unsupported architecture \"", c.architecture,
+         "\"; this engine runs Qwen3ForCausalLM checkpoints (Qwen3Guard-Gen)");
+  }
+  if (j.contains("model_type") && j["model_type"].is_string()) {
+    c.model_type = j["model_type"].get<std::string>();
+    if (c.model_type != "qwen3") fail(src, ": /model_type: expected \"qwen3\", got \"", c.model_type, "\"");
+  }
+
+  c.hidden_size = get_positive(j, "hidden_size", src);
+  c.intermediate_size = get_positive(j, "intermediate_size", src);
+  c.num_hidden_layers = get_positive(j, "num_hidden_layers", src);
+  c.num_attention_heads = get_positive(j, "num_attention_heads", src);
+  c.num_key_value_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
+                              ? get_positive(j, "num_key_value_heads", src)
+                              : c.num_attention_heads;  // HF default: plain multi-head attention
+  c.vocab_size = get_positive(j, "vocab_size", src);
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
+    c.head_dim = get_positive(j, "head_dim", src);
+  } else {
+    if (c.hidden_size % c.num_attention_heads != 0) {
+      fail(src, ": /head_dim is absent and hidden_size ", c.hidden_size,
+           " is not divisible by num_attention_heads ", c.num_attention_heads);
+    }
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  c.max_position_embeddings = j.contains("max_position_embeddings")
+                                  ? get_positive(j, "max_position_embeddings", src)
+                                  : 32768;
+  c.rms_norm_eps = get_positive_number(j, "rms_norm_eps", 1e-6, src);
+  c.rope_theta = get_positive_number(j, "rope_theta", 10000.0, src);  // HF Qwen3Config default
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false, src);
+  if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.torch_dtype = j["torch_dtype"];
+
+  const auto bos = get_ids(j, "bos_token_id", src);
+  c.bos_token_id = bos.empty() ? -1 : bos[0];
+  c.eos_token_ids = get_ids(j, "eos_token_id", src);
+
+  // Shape rules the forward pass relies on.
+  if (c.num_attention_heads % c.num_key_value_heads != 0) {
+    fail(src, ": /num_key_value_heads ", c.num_key_value_heads, " must divide num_attention_heads ",
+         c.num_attention_heads);
+  }
+  if (c.head_dim % 2 != 0) fail(src, ": /head_dim ", c.head_dim, " must be even (rotate-half RoPE)");
+  if (c.vocab_size > INT32_MAX) fail(src, ": /vocab_size ", c.vocab_size, " does not fit token ids");
+  for (int32_t id : c.eos_token_ids) {
+    if (id >= c.vocab_size) fail(src, ": /eos_token_id ", id, " is not below vocab_size ", c.vocab_size);
+  }
+
+  // Features of the wider HF Qwen3 family that this engine does not implement:
+  // refuse rather than compute something else.
+  if (get_bool(j, "attention_bias", false, src)) fail(src, ": /attention_bias true is not supported");
+  if (j.contains("hidden_act") && j["hidden_act"] != "silu") {
+    fail(src, ": /hidden_act ", j["hidden_act"].dump(), " is not supported (only \"silu\")");
+  }
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    fail(src, ": /rope_scaling ", j["rope_scaling"].dump(), " is not supported (only null)");
+  }
+  if (get_bool(j, "use_sliding_window", false, src)) fail(src, ": /use_sliding_window true is not supported");
+  return c;
+}
+
+Qwen3Config Qwen3Config::load(const fs::path& dir) {
+  const fs::path p = dir / "config.json";
+  if (!fs::exists(p)) fail(dir.string(), ": no config.json in this folder");
+  return parse(read_text(p), "config.json");
+}
+
+std::vector<int32_t> load_stop_token_ids(const fs::path& dir, const Qwen3Config& cfg) {
+  std::vector<int32_t> ids;
+  const fs::path p = dir / "generation_config.json";
+  if (fs::exists(p)) {
+    const json j = parse_json(read_text(p), "generation_config.json");
+    if (j.is_object()) ids = get_ids(j, "eos_token_id", "generation_config.json");
+  }
+  for (int32_t id : cfg.eos_token_ids) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  for (int32_t id : ids) {
+    if (id >= cfg.vocab_size) fail("generation_config.json: /eos_token_id ", id, " is not below vocab_size ",
+                                   cfg.vocab_size);
+  }
+  return ids;
+}
+
+}  // namespace qg::weights

@@ -1,0 +1,91 @@
+// ThreadPool: every task runs exactly once for 1, 2 and 3 threads and any task count
+// (including fewer tasks than threads), slices are contiguous and cover the range,
+// exceptions reach the caller, and the pool survives many back-to-back jobs (the
+// decode pattern) and idle gaps long enough for workers to fall asleep.
+#include "kernels/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace qg::kernels {
+namespace {
+
+TEST(ThreadPool, EveryTaskRunsExactlyOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.n_threads(), threads);
+    for (int64_t n : {0, 1, 2, 3, 4, 5, 17, 1000}) {
+      std::vector<std::atomic<int>> hits(n);
+      pool.parallel_for(n, [&](int64_t i) { hits[i].fetch_add(1); });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << "t n=" << n << " i=" << i;
+    }
+  }
+}
+
+TEST(ThreadPool, RangesAreContiguousSlicesWithDistinctThreads) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    const int64_t n = 10;
+    std::vector<int> owner(n, -1);
+    std::atomic<int> calls{0};
+    pool.parallel_ranges(n, [&](int64_t b, int64_t e, int t) {
+      calls.fetch_add(1);
+      for (int64_t i = b; i < e; ++i) owner[i] = t;
+    });
+    EXPECT_EQ(calls.load(), threads);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_GE(owner[i], 0);
+      ASSERT_LT(owner[i], threads);
+      if (i > 0) {
+        ASSERT_LE(owner[i - 1], owner[i]) << "slices must be in thread order";
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, UsesMoreThanOneThreadWhenAsked) {
+  ThreadPool pool(3);
+  std::set<std::thread::id> ids;
+  std::mutex mu;
+  pool.parallel_ranges(3, [&](int64_t, int64_t, int) {
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(std::this_thread::get_id());
+  });
+  EXPECT_EQ(ids.size(), 3u);
+}
+
+TEST(ThreadPool, ExceptionReachesCaller) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    EXPECT_THROW(pool.parallel_for(9, [](int64_t i) {
+      if (i == 8) throw std::runtime_error("task 8");
+    }),
+                 std::runtime_error);
+    // The pool still works afterwards.
+    std::atomic<int> sum{0};
+    pool.parallel_for(9, [&](int64_t i) { sum.fetch_add(static_cast<int>(i)); });
+    EXPECT_EQ(sum.load(), 36);
+  }
+}
+
+TEST(ThreadPool, ManyJobsAndSleepingWorkers) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> sum{0};
+  for (int job = 0; job < 5000; ++job) pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
+  EXPECT_EQ(sum.load(), 5000 * 6);
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers go to sleep
+    pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
+  }
+  EXPECT_EQ(sum.load(), 5003 * 6);
+}
+
+}  // namespace
+}  // namespace qg::kernels
