@@ -114,8 +114,9 @@ TEST(GuardReference, PipelineMatchesReference) {
       std::vector<std::string> cats;
       for (Category c : r.verdict.categories) cats.emplace_back(category_name(c));
       EXPECT_EQ(cats, parsed["categories"].get<std::vector<std::string>>());
-      if (r.mode == Mode::kResponse)
+      if (r.mode == Mode::kResponse) {
         EXPECT_EQ(std::string(refusal_name(r.verdict.refusal.value())), parsed["refusal"].get<std::string>());
+      }
       // 5. Probabilities at the root decisions (full-vocabulary softmax).
       for (const auto& d : gd) {
         const std::string kind = d["kind"];
@@ -125,15 +126,21 @@ TEST(GuardReference, PipelineMatchesReference) {
         for (size_t k = 0; k < allowed.size(); ++k) {
           if (kind == "safety") {
             for (int s = 0; s < kNumSafety; ++s) {
-              if (g.safety_branch_token(Safety(s)) == allowed[k]) EXPECT_NEAR(r.probs.safety[s], p_full[k], kProbTol);
+              if (g.safety_branch_token(Safety(s)) == allowed[k]) {
+                EXPECT_NEAR(r.probs.safety[s], p_full[k], kProbTol);
+              }
             }
           } else if (kind == "category_first") {
             for (int c = 0; c <= kNumCategories; ++c) {
-              if (g.category_branch_token(c) == allowed[k]) EXPECT_NEAR(r.probs.category[c], p_full[k], kProbTol);
+              if (g.category_branch_token(c) == allowed[k]) {
+                EXPECT_NEAR(r.probs.category[c], p_full[k], kProbTol);
+              }
             }
           } else if (kind == "refusal") {
             for (int y = 0; y < kNumRefusal; ++y) {
-              if (g.refusal_branch_token(Refusal(y)) == allowed[k]) EXPECT_NEAR(r.probs.refusal[y], p_full[k], kProbTol);
+              if (g.refusal_branch_token(Refusal(y)) == allowed[k]) {
+                EXPECT_NEAR(r.probs.refusal[y], p_full[k], kProbTol);
+              }
             }
           }
         }
