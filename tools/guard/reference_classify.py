@@ -107,7 +107,8 @@ def render_segments(template, cfg, messages):
     for part in re.split(r"(\ue000\d+\ue001)", text):
         m = re.fullmatch(r"\ue000(\d+)\ue001", part)
         if m:
-            segs.append([messages[int(m.group(1))]["content"], False])
+            if messages[int(m.group(1))]["content"]:
+                segs.append([messages[int(m.group(1))]["content"], False])
         elif part:
             segs.append([part, True])
     for i in range(len(messages)):
