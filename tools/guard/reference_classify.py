@@ -76,7 +76,7 @@ def test_conversations(shared):
     with open(os.path.join(ds, "rtp-lx-sample.jsonl")) as f:
         for line in f:
             r = json.loads(line)
-            if r["locale"] in ("ZH-Hans", "AR", "RU", "HI", "JA", "DE") and r["locale"] not in seen:
+            if r["locale"] in ("ZH", "AR", "RU", "HI", "JA", "TH") and r["locale"] not in seen:
                 seen.add(r["locale"])
                 convs.append((f"rtp-lx-{r['locale']}", [u(r["prompt"])]))
     return convs
