@@ -1,0 +1,139 @@
+// Dataset loaders (see datasets.h). A tiny CSV reader is written here rather than
+// adding a dependency: the files are RFC 4180 with quoted multi-line fields, and
+// nothing else in the project reads CSV.
+#include "guard/datasets.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "base/error.h"
+
+namespace qg::guard {
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path.string(), ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Column `name` of a CSV file with a header row, one value per data row.
+std::vector<std::vector<std::string>> csv_columns(const std::filesystem::path& path,
+                                                  const std::vector<std::string>& names) {
+  const auto rows = parse_csv(read_file(path), path.string());
+  if (rows.empty()) fail(path.string(), ": empty CSV");
+  std::vector<size_t> idx;
+  for (const auto& n : names) {
+    const auto it = std::find(rows[0].begin(), rows[0].end(), n);
+    if (it == rows[0].end()) fail(path.string(), ": no column \"", n, "\" in the header");
+    idx.push_back(static_cast<size_t>(it - rows[0].begin()));
+  }
+  std::vector<std::vector<std::string>> out;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    std::vector<std::string> vals;
+    for (size_t i : idx) {
+      if (i >= rows[r].size()) fail(path.string(), ": row ", r + 1, " has only ", rows[r].size(), " fields");
+      vals.push_back(rows[r][i]);
+    }
+    out.push_back(std::move(vals));
+  }
+  return out;
+}
+
+std::vector<Conversation> jsonl_records(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) fail(path.string(), ": cannot open");
+  std::vector<Conversation> out;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    out.push_back(parse_input_record(line, cat(path.string(), ":", n)).conversation);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> parse_csv(std::string_view text, std::string_view where) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, field_started = false;
+  int64_t line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') ++line;
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && !field_started) {
+      quoted = field_started = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+      field_started = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;  // CRLF: the \n ends the row
+      row.push_back(std::move(field));
+      rows.push_back(std::move(row));
+      row.clear();
+      field.clear();
+      field_started = false;
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  if (quoted) fail(where, ": line ", line, ": unterminated quoted field");
+  if (field_started || !row.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string dataset_names() { return "xstest, xstest-response, sst, rtp-lx"; }
+
+std::vector<Conversation> load_dataset(std::string_view name, const std::filesystem::path& dir) {
+  std::vector<Conversation> out;
+  if (name == "xstest") {
+    for (auto& v : csv_columns(dir / "xstest_prompts.csv", {"prompt"})) out.push_back(prompt_conversation(v[0]));
+  } else if (name == "xstest-response") {
+    for (auto& v : csv_columns(dir / "xstest_v2_completions_mistralinstruct.csv", {"prompt", "completion"}))
+      out.push_back(response_conversation(v[0], v[1]));
+  } else if (name == "sst") {
+    for (auto& v : csv_columns(dir / "simple_safety_tests.csv", {"prompts_final"}))
+      out.push_back(prompt_conversation(v[0]));
+  } else if (name == "rtp-lx") {
+    out = jsonl_records(dir / "rtp-lx-sample.jsonl");
+  } else {
+    fail("unknown dataset '", name, "' (known: ", dataset_names(), ")");
+  }
+  if (out.empty()) fail("dataset ", name, " in ", dir.string(), " is empty");
+  return out;
+}
+
+std::vector<Conversation> load_prompts_file(const std::filesystem::path& path) {
+  if (path.extension() == ".jsonl") return jsonl_records(path);
+  std::ifstream in(path);
+  if (!in) fail(path.string(), ": cannot open");
+  std::vector<Conversation> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) out.push_back(prompt_conversation(line));
+  }
+  if (out.empty()) fail(path.string(), ": no prompts");
+  return out;
+}
+
+}  // namespace qg::guard

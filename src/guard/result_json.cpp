@@ -1,0 +1,146 @@
+// Result formatting (see result_json.h). The JSON keys are a public interface
+// (docs/guard.md "JSON output"): add keys, never rename them.
+#include "guard/result_json.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace qg::guard {
+namespace {
+
+using nlohmann::ordered_json;
+
+// Probabilities are rounded to 6 decimals in JSON: enough to compare, short to read.
+double round6(double p) { return static_cast<double>(static_cast<int64_t>(p * 1e6 + 0.5)) / 1e6; }
+
+ordered_json probs_json(const Result& r) {
+  ordered_json out = ordered_json::object();
+  const Probabilities& p = r.probs;
+  if (p.safety_valid) {
+    ordered_json full, renorm;
+    for (int i = 0; i < kNumSafety; ++i) {
+      const std::string name(safety_name(static_cast<Safety>(i)));
+      full[name] = round6(p.safety[i]);
+      renorm[name] = round6(p.safety_renorm[i]);
+    }
+    out["safety"] = full;
+    out["safety_renorm"] = renorm;
+  }
+  if (p.category_valid) {
+    ordered_json full, renorm;
+    for (Category c : categories_for(r.mode)) {
+      const std::string name(category_name(c));
+      full[name] = round6(p.category[static_cast<int>(c)]);
+      renorm[name] = round6(p.category_renorm[static_cast<int>(c)]);
+    }
+    full["None"] = round6(p.category[kNoneIndex]);
+    renorm["None"] = round6(p.category_renorm[kNoneIndex]);
+    out["categories"] = full;
+    out["categories_renorm"] = renorm;
+  }
+  if (p.refusal_valid) {
+    ordered_json full, renorm;
+    for (int i = 0; i < kNumRefusal; ++i) {
+      const std::string name(refusal_name(static_cast<Refusal>(i)));
+      full[name] = round6(p.refusal[i]);
+      renorm[name] = round6(p.refusal_renorm[i]);
+    }
+    out["refusal"] = full;
+    out["refusal_renorm"] = renorm;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string result_to_json(const Result& r, const JsonOptions& opt) {
+  ordered_json j;
+  if (opt.line) j["line"] = *opt.line;
+  if (opt.id_json) j["id"] = ordered_json::parse(*opt.id_json);
+  j["mode"] = mode_name(r.mode);
+  j["decode"] = decode_mode_name(r.decode);
+  j["safety"] = r.verdict.safety ? ordered_json(safety_name(*r.verdict.safety)) : ordered_json(nullptr);
+  j["categories"] = ordered_json::array();
+  for (Category c : r.verdict.categories) j["categories"].push_back(category_name(c));
+  if (r.mode == Mode::kResponse)
+    j["refusal"] = r.verdict.refusal ? ordered_json(refusal_name(*r.verdict.refusal)) : ordered_json(nullptr);
+  if (!r.verdict.unknown_categories.empty()) j["unknown_categories"] = r.verdict.unknown_categories;
+  j["flagged"] = r.flagged;
+  j["flag_reasons"] = r.flag_reasons;
+  j["probabilities"] = probs_json(r);
+  j["raw"] = r.raw_text;
+  j["tokens"] = {{"prompt", r.prompt_tokens},
+                 {"generated", r.generated_tokens},
+                 {"reused_prefix", r.reused_prefix_tokens}};
+  j["timings_ms"] = {{"render_tokenize", r.timings.render_tokenize_ms},
+                     {"prefill", r.timings.prefill_ms},
+                     {"decode", r.timings.decode_ms}};
+  if (r.windowed) {
+    j["windowed"] = true;
+    j["windows"] = r.windows;
+    j["worst_window"] = r.worst_window;
+  }
+  if (opt.include_ids) {
+    j["prompt_ids"] = r.prompt_ids;
+    j["output_ids"] = r.output_ids;
+  }
+  // Invalid UTF-8 cannot occur (the tokenizer decodes with replacement), but a
+  // JSON writer must never throw on it: replace.
+  return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+std::string error_to_json(int64_t line, const std::string& message) {
+  ordered_json j;
+  j["line"] = line;
+  j["error"] = message;
+  return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+std::string result_to_human(const Result& r) {
+  char buf[64];
+  std::string out = "Safety: ";
+  if (!r.verdict.safety) {
+    out += "(unparsable)";
+  } else {
+    out += safety_name(*r.verdict.safety);
+    if (r.probs.safety_valid) {
+      std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.safety_renorm[static_cast<int>(*r.verdict.safety)]);
+      out += buf;
+    }
+  }
+  out += "  Categories: ";
+  if (r.verdict.categories.empty()) {
+    out += "None";
+    if (r.probs.category_valid) {
+      std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.category_renorm[kNoneIndex]);
+      out += buf;
+    }
+  }
+  for (size_t i = 0; i < r.verdict.categories.size(); ++i) {
+    const Category c = r.verdict.categories[i];
+    if (i) out += ", ";
+    out += category_name(c);
+    if (r.probs.category_valid) {
+      std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.category_renorm[static_cast<int>(c)]);
+      out += buf;
+    }
+  }
+  if (r.mode == Mode::kResponse) {
+    out += "  Refusal: ";
+    if (!r.verdict.refusal) {
+      out += "(none)";
+    } else {
+      out += refusal_name(*r.verdict.refusal);
+      if (r.probs.refusal_valid) {
+        std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.refusal_renorm[static_cast<int>(*r.verdict.refusal)]);
+        out += buf;
+      }
+    }
+  }
+  out += r.flagged ? "  flagged" : "  not flagged";
+  if (r.windowed) out += "  (worst of " + std::to_string(r.windows) + " windows)";
+  return out;
+}
+
+}  // namespace qg::guard
