@@ -45,8 +45,8 @@ void BM_matmul_bf16(benchmark::State& state) {
   }
   Context ctx(0, isa);
   const std::vector<uint16_t> w = random_bf16(static_cast<size_t>(rows * cols), 1);  // [rows, cols]
-  const std::vector<float> x = random_f32(static_cast<size_t>(n * cols), 2);          // [n, cols]
-  std::vector<float> y(static_cast<size_t>(n * rows));                                // [n, rows]
+  const std::vector<float> x = random_f32(static_cast<size_t>(n * cols), 2);         // [n, cols]
+  std::vector<float> y(static_cast<size_t>(n * rows));                               // [n, rows]
   const MatRef ref{w.data(), DType::kBF16, rows, cols};
   for (auto _ : state) {
     matmul(ctx, ref, x.data(), n, y.data());
@@ -55,8 +55,10 @@ void BM_matmul_bf16(benchmark::State& state) {
   }
   const double flops = 2.0 * n * rows * cols;
   const double bytes = 2.0 * rows * cols + 4.0 * n * (rows + cols);
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["threads"] = ctx.n_threads();
   state.SetLabel(std::string(isa_name(isa)));
 }
@@ -86,10 +88,10 @@ void BM_attention(benchmark::State& state) {
   }
   const int64_t n_heads = 16, n_kv_heads = 8, head_dim = 128, n_kv = pos0 + n_q;
   Context ctx(0, isa);
-  const std::vector<float> q = random_f32(n_q * n_heads * head_dim, 3);   // [n_q, 16, 128]
+  const std::vector<float> q = random_f32(n_q * n_heads * head_dim, 3);      // [n_q, 16, 128]
   const std::vector<float> k = random_f32(n_kv * n_kv_heads * head_dim, 4);  // [n_kv, 8, 128]
   const std::vector<float> v = random_f32(n_kv * n_kv_heads * head_dim, 5);  // [n_kv, 8, 128]
-  std::vector<float> out(q.size());                                         // [n_q, 16, 128]
+  std::vector<float> out(q.size());                                          // [n_q, 16, 128]
   std::vector<float> scratch(attention_scratch_floats(ctx, n_q, n_kv, n_heads));
   const float scale = 1.0f / std::sqrt(128.0f);
   for (auto _ : state) {
@@ -101,7 +103,8 @@ void BM_attention(benchmark::State& state) {
   double pairs = 0;
   for (int64_t i = 0; i < n_q; ++i) pairs += double(pos0 + i + 1);
   const double flops = 4.0 * pairs * n_heads * head_dim;
-  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(isa_name(isa)));
 }
 BENCHMARK(BM_attention)

@@ -130,7 +130,7 @@ void ThreadPool::run(int64_t n_tasks, RangeFn fn, void* ctx) {
   done_.store(0, std::memory_order_relaxed);
   ++job_generation_;
   state_.store(job_generation_ << 32, std::memory_order_release);  // slice 0 is next
-  generation_.fetch_add(1, std::memory_order_seq_cst);  // wakes spinning workers
+  generation_.fetch_add(1, std::memory_order_seq_cst);             // wakes spinning workers
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
 
   run_claimed_slices();  // the caller works too, and takes over slices nobody started

@@ -45,8 +45,8 @@ class ThreadPool {
   template <class F>
   void parallel_ranges(int64_t n_tasks, F&& fn) {
     using Fn = std::remove_reference_t<F>;
-    run(n_tasks,
-        [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
+    run(
+        n_tasks, [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
@@ -80,14 +80,14 @@ class ThreadPool {
   int64_t job_n_ = 0;
   bool stop_ = false;
 
-  uint64_t job_generation_ = 0;           // caller-side count of jobs
-  std::atomic<uint64_t> state_{0};        // (job generation << 32) | next unclaimed slice
-  std::atomic<uint32_t> generation_{0};   // bumped once per job; idle workers wait on it
-  std::atomic<int32_t> sleepers_{0};      // workers blocked in generation_.wait
-  std::atomic<int32_t> done_{0};          // slices of the current job finished
+  uint64_t job_generation_ = 0;          // caller-side count of jobs
+  std::atomic<uint64_t> state_{0};       // (job generation << 32) | next unclaimed slice
+  std::atomic<uint32_t> generation_{0};  // bumped once per job; idle workers wait on it
+  std::atomic<int32_t> sleepers_{0};     // workers blocked in generation_.wait
+  std::atomic<int32_t> done_{0};         // slices of the current job finished
   std::atomic<bool> caller_waiting_{false};
   std::atomic<bool> failed_{false};
-  std::exception_ptr error_;              // first exception of the current job
+  std::exception_ptr error_;  // first exception of the current job
 };
 
 }  // namespace qg::kernels

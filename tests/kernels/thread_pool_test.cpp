@@ -7,8 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -24,7 +24,8 @@ TEST(ThreadPool, EveryTaskRunsExactlyOnce) {
     for (int64_t n : {0, 1, 2, 3, 4, 5, 17, 1000}) {
       std::vector<std::atomic<int>> hits(n);
       pool.parallel_for(n, [&](int64_t i) { hits[i].fetch_add(1); });
-      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << "t n=" << n << " i=" << i;
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(hits[i].load(), 1) << threads << "t n=" << n << " i=" << i;
     }
   }
 }
@@ -86,9 +87,10 @@ TEST(ThreadPool, EachSliceRunsOnceRightAfterStartup) {
 TEST(ThreadPool, ExceptionReachesCaller) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
-    EXPECT_THROW(pool.parallel_for(9, [](int64_t i) {
-      if (i == 8) throw std::runtime_error("task 8");
-    }),
+    EXPECT_THROW(pool.parallel_for(9,
+                                   [](int64_t i) {
+                                     if (i == 8) throw std::runtime_error("task 8");
+                                   }),
                  std::runtime_error);
     // The pool still works afterwards.
     std::atomic<int> sum{0};
@@ -100,7 +102,8 @@ TEST(ThreadPool, ExceptionReachesCaller) {
 TEST(ThreadPool, ManyJobsAndSleepingWorkers) {
   ThreadPool pool(3);
   std::atomic<int64_t> sum{0};
-  for (int job = 0; job < 5000; ++job) pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
+  for (int job = 0; job < 5000; ++job)
+    pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
   EXPECT_EQ(sum.load(), 5000 * 6);
   for (int round = 0; round < 3; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers go to sleep

@@ -28,8 +28,8 @@ namespace {
 constexpr int64_t kChunk = 8192;
 
 // x, y: [n, d]; weight: [d]. x may alias y.
-void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, int64_t d,
-             float eps, float* y) {
+void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, int64_t d, float eps,
+             float* y) {
   pool.parallel_for(n, [&](int64_t i) {
     const float* xi = x + i * d;
     float* yi = y + i * d;
@@ -69,7 +69,7 @@ void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_d
     }
     for (int64_t h = 0; h < n_heads; ++h) {
       float* x1 = x + (i * n_heads + h) * head_dim;  // [half]
-      float* x2 = x1 + half;                          // [half]
+      float* x2 = x1 + half;                         // [half]
       int64_t j = 0;
       for (; j + 8 <= half; j += 8) {
         const __m256 a = _mm256_loadu_ps(x1 + j), b = _mm256_loadu_ps(x2 + j);
@@ -120,8 +120,9 @@ namespace qg::kernels {
 
 const KernelTable& avx2_table() {
   static constexpr KernelTable table = {
-      Isa::kAvx2,     avx2::matmul, avx2::matmul_rows, avx2::rmsnorm,  avx2::rope,
-      avx2::silu_mul, avx2::add,    avx2::attention,   avx2::attention_scratch_floats,
+      Isa::kAvx2,    avx2::matmul,    avx2::matmul_rows,
+      avx2::rmsnorm, avx2::rope,      avx2::silu_mul,
+      avx2::add,     avx2::attention, avx2::attention_scratch_floats,
   };
   return table;
 }
