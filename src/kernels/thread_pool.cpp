@@ -118,6 +118,15 @@ void ThreadPool::worker_main() {
 
 void ThreadPool::run(int64_t n_tasks, RangeFn fn, void* ctx) {
   if (n_tasks <= 0) return;
+  // One job at a time: a kernel that called parallel_for from inside a task (or two
+  // threads sharing one Context) would corrupt the job state, so refuse it loudly.
+  QG_CHECK(!busy_.exchange(true, std::memory_order_acquire),
+           "ThreadPool::parallel_for called while a job is running (nested call or a "
+           "Context shared between threads)");
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag.store(false, std::memory_order_release); }
+  } release{busy_};
   if (n_threads_ == 1 || n_tasks == 1) {
     fn(ctx, 0, n_tasks, 0);
     return;

@@ -78,7 +78,8 @@ class ThreadPool {
   RangeFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
   int64_t job_n_ = 0;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> busy_{false};  // a job is running (guards against nested calls)
 
   uint64_t job_generation_ = 0;          // caller-side count of jobs
   std::atomic<uint64_t> state_{0};       // (job generation << 32) | next unclaimed slice

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/error.h"
+
 namespace qg::kernels {
 namespace {
 
@@ -110,6 +112,17 @@ TEST(ThreadPool, ManyJobsAndSleepingWorkers) {
     pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
   }
   EXPECT_EQ(sum.load(), 5003 * 6);
+}
+
+TEST(ThreadPool, NestedCallIsAnErrorNotADeadlock) {
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    EXPECT_THROW(pool.parallel_for(2, [&](int64_t) { pool.parallel_for(2, [](int64_t) {}); }),
+                 Error);
+    std::atomic<int> ran{0};
+    pool.parallel_for(4, [&](int64_t) { ran.fetch_add(1); });  // still usable
+    EXPECT_EQ(ran.load(), 4);
+  }
 }
 
 }  // namespace
