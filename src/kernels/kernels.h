@@ -101,7 +101,10 @@ void add(const Context& ctx, const float* a, const float* b, int64_t count, floa
 //        (the new tokens' keys/values already written)
 //   out: [n_q, n_heads, head_dim]
 // Query i attends to cache rows 0..pos0+i. Head h reads kv head h / (n_heads / n_kv_heads).
-// scale = 1/sqrt(head_dim). scratch: at least attention_scratch_floats(...) floats.
+// scale = 1/sqrt(head_dim). scratch: at least attention_scratch_floats(ctx, n_q, n_kv_pos,
+// n_heads) floats with n_kv_pos >= pos0 + n_q (e.g. the cache capacity; size it once).
+// For prefill-sized calls the avx2 path also repacks K/V into per-thread memory owned
+// by ctx's pool (ThreadPool::thread_scratch): it grows to the largest call, then is reused.
 void attention(const Context& ctx, const float* q, int64_t n_q, int64_t pos0, const float* k,
                const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale,
                float* out, float* scratch);
