@@ -89,7 +89,7 @@ TEST_P(MatmulTest, EveryIsaAndThreadCountEqualsReference) {
 }
 
 TEST_P(MatmulTest, MatmulRowsEqualsTheSameRowsOfMatmul) {
-  const int64_t n = 5, rows = 37, cols = 203;
+  const int64_t n = 5, rows = 37, cols = 2003;  // enough work per row to use threads
   TestWeight w = make_weight(GetParam(), rows, cols, 31);
   std::vector<float> x = random_floats(static_cast<size_t>(n * cols), 32);
   const std::vector<int32_t> pick = {36, 0,  5,  5,  17, 2,  30, 31, 1,  9,

@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "base/error.h"
@@ -112,6 +113,35 @@ TEST(ThreadPool, ManyJobsAndSleepingWorkers) {
     pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
   }
   EXPECT_EQ(sum.load(), 5003 * 6);
+}
+
+TEST(ThreadPool, GrainLimitsTheNumberOfSlices) {
+  ThreadPool pool(3);
+  struct Call {
+    int64_t begin, end;
+    int slice;
+    std::thread::id thread;
+  };
+  for (auto [n, grain, want_slices] :
+       {std::tuple{10, 100, 1}, {10, 5, 2}, {10, 4, 2}, {10, 3, 3}, {10, 1, 3}, {2, 1, 2}}) {
+    std::vector<Call> calls;
+    std::mutex mu;
+    pool.parallel_ranges(
+        n,
+        [&](int64_t b, int64_t e, int t) {
+          std::lock_guard<std::mutex> lock(mu);
+          calls.push_back({b, e, t, std::this_thread::get_id()});
+        },
+        grain);
+    ASSERT_EQ(static_cast<int>(calls.size()), want_slices) << "n=" << n << " grain=" << grain;
+    int64_t covered = 0;
+    for (const Call& c : calls) covered += c.end - c.begin;
+    EXPECT_EQ(covered, n);
+    if (want_slices == 1) {
+      EXPECT_EQ(calls[0].thread, std::this_thread::get_id()) << "one slice runs inline";
+      EXPECT_EQ(calls[0].slice, 0);
+    }
+  }
 }
 
 TEST(ThreadPool, NestedCallIsAnErrorNotADeadlock) {

@@ -30,6 +30,9 @@ namespace {
 
 // Above this many tokens packing W (gemm) pays off over re-reading it per token.
 constexpr int64_t kGemvMaxN = 3;
+// Work of fewer weights than this per slice runs on the calling thread: waking a
+// worker costs more than it saves.
+constexpr int64_t kMinSliceWeights = 32768;
 constexpr int64_t kPrefetchBytes = 512;  // ahead of each row's stream; measured, modest gain
 
 // ---- GEMV (decode) ----
@@ -89,7 +92,7 @@ inline void gemv_4rows(const MatRef& w, int64_t r, const float* x, float* y) {
 template <DType D>
 void gemv(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float* y) {
   const int64_t rows = w.rows, cols = w.cols;
-  pool.parallel_ranges((rows + 3) / 4, [&](int64_t b0, int64_t b1, int) {
+  auto blocks = [&](int64_t b0, int64_t b1, int) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r = b * 4;
       for (int64_t t = 0; t < n; ++t) {
@@ -102,17 +105,19 @@ void gemv(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float* y
         }
       }
     }
-  });
+  };
+  const int64_t grain = kMinSliceWeights / std::max<int64_t>(1, 4 * cols * n);
+  pool.parallel_ranges((rows + 3) / 4, blocks, grain);
 }
 
 template <DType D>
 void matmul_rows_t(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_rows,
                    const float* x, int64_t n, float* y) {
-  pool.parallel_for(n_rows, [&](int64_t i) {
-    for (int64_t t = 0; t < n; ++t) {
-      y[t * n_rows + i] = dot<D>(x + t * w.cols, w.data, int64_t{rows[i]} * w.cols, w.cols);
-    }
-  });
+  auto one_row = [&](int64_t i) {
+    const int64_t off = int64_t{rows[i]} * w.cols;
+    for (int64_t t = 0; t < n; ++t) y[t * n_rows + i] = dot<D>(x + t * w.cols, w.data, off, w.cols);
+  };
+  pool.parallel_for(n_rows, one_row, kMinSliceWeights / std::max<int64_t>(1, w.cols * n));
 }
 
 // ---- GEMM (prefill) ----

@@ -30,7 +30,7 @@ constexpr int64_t kChunk = 8192;
 // x, y: [n, d]; weight: [d]. x may alias y.
 void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, int64_t d, float eps,
              float* y) {
-  pool.parallel_for(n, [&](int64_t i) {
+  auto one_row = [&](int64_t i) {
     const float* xi = x + i * d;
     float* yi = y + i * d;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -50,7 +50,8 @@ void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, i
       _mm256_storeu_ps(yi + j, _mm256_mul_ps(v, _mm256_loadu_ps(weight + j)));
     }
     for (; j < d; ++j) yi[j] = (xi[j] * inv_rms) * weight[j];
-  });
+  };
+  pool.parallel_for(n, one_row, std::max<int64_t>(1, kChunk / d));  // >= kChunk floats a slice
 }
 
 // x: [n, n_heads, head_dim] rotated in place (rotate-half form, see ref).
@@ -59,7 +60,7 @@ void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_d
   constexpr int64_t kMaxHalf = 512;
   const int64_t half = head_dim / 2;
   QG_CHECK(half <= kMaxHalf, "rope: head_dim ", head_dim, " > ", 2 * kMaxHalf);
-  pool.parallel_for(n, [&](int64_t i) {
+  auto one_token = [&](int64_t i) {
     alignas(32) float cs[kMaxHalf], sn[kMaxHalf];  // cos, sin of this token's angles
     const float p = static_cast<float>(pos[i]);
     for (int64_t j = 0; j < half; ++j) {
@@ -83,7 +84,8 @@ void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_d
         x2[j] = b * cs[j] + a * sn[j];
       }
     }
-  });
+  };
+  pool.parallel_for(n, one_token, 2);
 }
 
 // y = silu(gate) * up = gate / (1 + e^-gate) * up. y may alias gate.
