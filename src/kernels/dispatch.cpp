@@ -15,8 +15,10 @@ namespace qg::kernels {
 
 std::string_view isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
   }
   return "?";
 }
@@ -34,8 +36,10 @@ bool cpu_has_avx2() {
 
 bool isa_supported(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return true;
-    case Isa::kAvx2: return cpu_has_avx2();
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return cpu_has_avx2();
   }
   return false;
 }
@@ -88,7 +92,8 @@ Context::Context(int n_threads) : Context(n_threads, isa_from_env_or(best_isa())
 Context::Context(int n_threads, Isa isa)
     : isa_(isa),
       table_(&table_for(isa)),
-      pool_(std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : threads_from_env_or_cores())) {}
+      pool_(std::make_unique<ThreadPool>(n_threads > 0 ? n_threads : threads_from_env_or_cores())) {
+}
 
 Context::~Context() = default;
 
@@ -106,8 +111,8 @@ void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, floa
 void matmul_rows(const Context& ctx, const MatRef& w, const int32_t* rows, int64_t n_rows,
                  const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n_rows; ++i) {
-    QG_CHECK(rows[i] >= 0 && rows[i] < w.rows, "matmul_rows: row ", rows[i], " out of [0, ",
-             w.rows, ")");
+    QG_CHECK(rows[i] >= 0 && rows[i] < w.rows, "matmul_rows: row ", rows[i], " out of [0, ", w.rows,
+             ")");
   }
   if (n == 0 || n_rows == 0) return;
   ctx.table().matmul_rows(ctx.pool(), w, rows, n_rows, x, n, y);

@@ -29,8 +29,7 @@ struct KernelTable {
   void (*attention)(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const float* k,
                     const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                     float scale, float* out, float* scratch);
-  size_t (*attention_scratch_floats)(int n_threads, int64_t n_q, int64_t n_kv_pos,
-                                     int64_t n_heads);
+  size_t (*attention_scratch_floats)(int n_threads, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
 };
 
 // The scalar reference (ref/): plain loops written for clarity. It is the oracle of

@@ -19,8 +19,8 @@
 
 namespace qg::kernels {
 
-class ThreadPool;         // kernels/thread_pool.h
-struct KernelTable;       // kernels/kernel_table.h (internal)
+class ThreadPool;    // kernels/thread_pool.h
+struct KernelTable;  // kernels/kernel_table.h (internal)
 
 enum class Isa : uint8_t { kScalar, kAvx2 };
 std::string_view isa_name(Isa isa);
@@ -57,8 +57,9 @@ class Context {
   std::unique_ptr<ThreadPool> pool_;
 };
 
-Isa best_isa();                      // from cpuid
-Isa isa_from_env_or(Isa fallback);   // QG_FORCE_ISA, or fallback; throws on unknown/unsupported value
+Isa best_isa();  // from cpuid
+// QG_FORCE_ISA, or fallback; throws on unknown/unsupported value.
+Isa isa_from_env_or(Isa fallback);
 // Parses an ISA name ("scalar", "avx2"); throws qg::Error naming `what` on an unknown name
 // or on an ISA this CPU lacks. isa_from_env_or(f) is parse_isa(getenv("QG_FORCE_ISA")) when set.
 Isa parse_isa(std::string_view name, std::string_view what = "QG_FORCE_ISA");
@@ -79,8 +80,8 @@ void get_row(const MatRef& w, int64_t row, float* out);
 
 // RMSNorm over each of n rows of length d, as HF Qwen3RMSNorm in f32:
 // y = x * rsqrt(mean(x²) + eps) * weight.  x may alias y.  weight: [d] f32.
-void rmsnorm(const Context& ctx, const float* x, const float* weight, int64_t n, int64_t d, float eps,
-             float* y);
+void rmsnorm(const Context& ctx, const float* x, const float* weight, int64_t n, int64_t d,
+             float eps, float* y);
 
 // RoPE, rotate-half (non-interleaved) form, in place on x[n, n_heads, head_dim] for
 // token i at position pos[i]: pairs (j, j + head_dim/2) rotate by pos·θ^(−2j/head_dim).
@@ -100,7 +101,10 @@ void add(const Context& ctx, const float* a, const float* b, int64_t count, floa
 //        (the new tokens' keys/values already written)
 //   out: [n_q, n_heads, head_dim]
 // Query i attends to cache rows 0..pos0+i. Head h reads kv head h / (n_heads / n_kv_heads).
-// scale = 1/sqrt(head_dim). scratch: at least attention_scratch_floats(...) floats.
+// scale = 1/sqrt(head_dim). scratch: at least attention_scratch_floats(ctx, n_q, n_kv_pos,
+// n_heads) floats with n_kv_pos >= pos0 + n_q (e.g. the cache capacity; size it once).
+// For prefill-sized calls the avx2 path also repacks K/V into per-thread memory owned
+// by ctx's pool (ThreadPool::thread_scratch): it grows to the largest call, then is reused.
 void attention(const Context& ctx, const float* q, int64_t n_q, int64_t pos0, const float* k,
                const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale,
                float* out, float* scratch);

@@ -72,8 +72,8 @@ float* ThreadPool::thread_scratch(int t, size_t n_floats) {
 }
 
 void ThreadPool::run_slice(int thread) {
-  int64_t b = slice_begin(job_n_, thread, n_threads_);
-  int64_t e = slice_begin(job_n_, thread + 1, n_threads_);
+  int64_t b = slice_begin(job_n_, thread, job_slices_);
+  int64_t e = slice_begin(job_n_, thread + 1, job_slices_);
   if (b >= e) return;
   try {
     job_fn_(job_ctx_, b, e, thread);
@@ -82,11 +82,15 @@ void ThreadPool::run_slice(int thread) {
   }
 }
 
+// state_ packs (job generation << 32) | (slice count << 16) | next unclaimed slice, so
+// a claim checks the count of the same job it claims from: a stale worker that still
+// holds the previous job's state can neither run a slice of it nor miscount the next.
 void ThreadPool::run_claimed_slices() {
   uint64_t st = state_.load(std::memory_order_acquire);
   for (;;) {
-    const uint32_t slice = static_cast<uint32_t>(st);
-    if (slice >= static_cast<uint32_t>(n_threads_)) return;
+    const uint32_t slice = static_cast<uint32_t>(st & 0xffff);
+    const uint32_t n_slices = static_cast<uint32_t>((st >> 16) & 0xffff);
+    if (slice >= n_slices) return;
     if (!state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
       continue;  // st now holds the current state; try again
@@ -94,7 +98,7 @@ void ThreadPool::run_claimed_slices() {
     // The claim succeeded, so the job of this generation cannot finish (and its
     // parameters cannot be replaced) before this slice is done.
     run_slice(static_cast<int>(slice));
-    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == n_threads_ &&
+    if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == static_cast<int32_t>(n_slices) &&
         caller_waiting_.load(std::memory_order_seq_cst)) {
       done_.notify_one();
     }
@@ -116,29 +120,40 @@ void ThreadPool::worker_main() {
   }
 }
 
-void ThreadPool::run(int64_t n_tasks, RangeFn fn, void* ctx) {
+void ThreadPool::run(int64_t n_tasks, int n_slices, RangeFn fn, void* ctx) {
   if (n_tasks <= 0) return;
-  if (n_threads_ == 1 || n_tasks == 1) {
+  // One job at a time: a kernel that called parallel_for from inside a task (or two
+  // threads sharing one Context) would corrupt the job state, so refuse it loudly.
+  QG_CHECK(!busy_.exchange(true, std::memory_order_acquire),
+           "ThreadPool::parallel_for called while a job is running (nested call or a "
+           "Context shared between threads)");
+  struct Release {
+    std::atomic<bool>& flag;
+    ~Release() { flag.store(false, std::memory_order_release); }
+  } release{busy_};
+  if (n_slices <= 1 || n_tasks == 1) {
     fn(ctx, 0, n_tasks, 0);
     return;
   }
   job_fn_ = fn;
   job_ctx_ = ctx;
   job_n_ = n_tasks;
+  job_slices_ = n_slices;
   failed_.store(false, std::memory_order_relaxed);
   error_ = nullptr;
   done_.store(0, std::memory_order_relaxed);
   ++job_generation_;
-  state_.store(job_generation_ << 32, std::memory_order_release);  // slice 0 is next
+  state_.store((job_generation_ << 32) | (static_cast<uint64_t>(n_slices) << 16),
+               std::memory_order_release);              // slice 0 is next
   generation_.fetch_add(1, std::memory_order_seq_cst);  // wakes spinning workers
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
 
   run_claimed_slices();  // the caller works too, and takes over slices nobody started
 
-  const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n_threads_; };
+  const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n_slices; };
   if (!spin_until(all_done)) {
     caller_waiting_.store(true, std::memory_order_seq_cst);
-    for (int32_t d; (d = done_.load(std::memory_order_seq_cst)) != n_threads_;) done_.wait(d);
+    for (int32_t d; (d = done_.load(std::memory_order_seq_cst)) != n_slices;) done_.wait(d);
     caller_waiting_.store(false, std::memory_order_relaxed);
   }
   if (failed_.load(std::memory_order_acquire)) std::rethrow_exception(error_);

@@ -10,6 +10,7 @@
 // thread count and spin policy are global state, and two Contexts must coexist.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -31,21 +32,31 @@ class ThreadPool {
 
   // Calls fn(i) once for every i in [0, n_tasks), spread over the threads; returns when
   // all calls are done. An exception thrown by fn is rethrown here (the first one).
+  // `grain`: the fewest tasks worth a slice of their own; work of fewer than 2·grain
+  // tasks runs on the calling thread without waking anyone (a wake-up costs more than
+  // a decode-sized norm).
   template <class F>
-  void parallel_for(int64_t n_tasks, F&& fn) {
-    parallel_ranges(n_tasks, [&fn](int64_t begin, int64_t end, int) {
-      for (int64_t i = begin; i < end; ++i) fn(i);
-    });
+  void parallel_for(int64_t n_tasks, F&& fn, int64_t grain = 1) {
+    parallel_ranges(
+        n_tasks,
+        [&fn](int64_t begin, int64_t end, int) {
+          for (int64_t i = begin; i < end; ++i) fn(i);
+        },
+        grain);
   }
 
-  // Splits [0, n_tasks) into n_threads() contiguous slices and calls fn(begin, end,
-  // slice) once per non-empty slice, slice in [0, n_threads()). Each slice runs on one
-  // thread (normally slice t on participant t; a late worker's slice may be run by
-  // another), so `slice` can index per-slice scratch without locks.
+  // Splits [0, n_tasks) into S = min(n_threads(), n_tasks / grain) (at least 1)
+  // contiguous slices and calls fn(begin, end, slice) once per non-empty slice, slice in
+  // [0, S). Each slice runs on one thread (normally slice t on participant t; a late
+  // worker's slice may be run by another), so `slice` can index per-slice scratch
+  // without locks.
   template <class F>
-  void parallel_ranges(int64_t n_tasks, F&& fn) {
+  void parallel_ranges(int64_t n_tasks, F&& fn, int64_t grain = 1) {
     using Fn = std::remove_reference_t<F>;
-    run(n_tasks,
+    const int64_t by_grain = grain > 1 ? n_tasks / grain : n_tasks;
+    const int n_slices = static_cast<int>(std::clamp<int64_t>(by_grain, 1, n_threads_));
+    run(
+        n_tasks, n_slices,
         [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
@@ -57,14 +68,14 @@ class ThreadPool {
   // size asked for and is then reused, so steady-state calls allocate nothing.
   float* thread_scratch(int t, size_t n_floats);
 
-  // The slice of [0, n_tasks) that thread t of n_threads() handles.
-  static int64_t slice_begin(int64_t n_tasks, int t, int n_threads) {
-    return n_tasks * t / n_threads;
+  // Where slice t of n_slices starts in [0, n_tasks).
+  static int64_t slice_begin(int64_t n_tasks, int t, int n_slices) {
+    return n_tasks * t / n_slices;
   }
 
  private:
   using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end, int thread);
-  void run(int64_t n_tasks, RangeFn fn, void* ctx);
+  void run(int64_t n_tasks, int n_slices, RangeFn fn, void* ctx);
   void worker_main();
   void run_claimed_slices();  // claims and runs slices of the current job until none is left
   void run_slice(int slice);
@@ -78,16 +89,18 @@ class ThreadPool {
   RangeFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
   int64_t job_n_ = 0;
-  bool stop_ = false;
+  int job_slices_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> busy_{false};  // a job is running (guards against nested calls)
 
-  uint64_t job_generation_ = 0;           // caller-side count of jobs
-  std::atomic<uint64_t> state_{0};        // (job generation << 32) | next unclaimed slice
-  std::atomic<uint32_t> generation_{0};   // bumped once per job; idle workers wait on it
-  std::atomic<int32_t> sleepers_{0};      // workers blocked in generation_.wait
-  std::atomic<int32_t> done_{0};          // slices of the current job finished
+  uint64_t job_generation_ = 0;          // caller-side count of jobs
+  std::atomic<uint64_t> state_{0};       // generation, slice count, next slice (see .cpp)
+  std::atomic<uint32_t> generation_{0};  // bumped once per job; idle workers wait on it
+  std::atomic<int32_t> sleepers_{0};     // workers blocked in generation_.wait
+  std::atomic<int32_t> done_{0};         // slices of the current job finished
   std::atomic<bool> caller_waiting_{false};
   std::atomic<bool> failed_{false};
-  std::exception_ptr error_;              // first exception of the current job
+  std::exception_ptr error_;  // first exception of the current job
 };
 
 }  // namespace qg::kernels

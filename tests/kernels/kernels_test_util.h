@@ -85,6 +85,7 @@ inline std::string isa_label(Isa isa, int threads) {
 
 namespace qg::kernels::testing {
 inline std::string cat_shape(int64_t n, int64_t rows, int64_t cols) {
-  return "n=" + std::to_string(n) + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
+  return "n=" + std::to_string(n) + " rows=" + std::to_string(rows) +
+         " cols=" + std::to_string(cols);
 }
 }  // namespace qg::kernels::testing

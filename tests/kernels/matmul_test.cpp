@@ -25,9 +25,9 @@ struct Shape {
 // groups); cols not multiples of 8/16 and > 256 (several K blocks); rows not
 // multiples of 4/16 and > 64 (several packed panel groups per thread).
 const Shape kShapes[] = {
-    {1, 1, 1},    {1, 5, 7},     {1, 33, 100},   {1, 64, 515},  {2, 17, 9},   {3, 13, 31},
-    {4, 16, 16},  {7, 17, 300},  {7, 100, 64},   {64, 33, 257}, {64, 200, 300}, {300, 23, 40},
-    {300, 70, 520}, {13, 1, 1000},
+    {1, 1, 1},      {1, 5, 7},     {1, 33, 100}, {1, 64, 515},  {2, 17, 9},     {3, 13, 31},
+    {4, 16, 16},    {7, 17, 300},  {7, 100, 64}, {64, 33, 257}, {64, 200, 300}, {300, 23, 40},
+    {300, 70, 520}, {13, 1, 1000}, {7, 5, 3},    {64, 3, 1},    {6, 48, 17},
 };
 
 // Σ_k x[t,k]·w[r,k] in double, and Σ_k |x[t,k]·w[r,k]| as the error scale.
@@ -89,10 +89,11 @@ TEST_P(MatmulTest, EveryIsaAndThreadCountEqualsReference) {
 }
 
 TEST_P(MatmulTest, MatmulRowsEqualsTheSameRowsOfMatmul) {
-  const int64_t n = 5, rows = 37, cols = 203;
+  const int64_t n = 5, rows = 37, cols = 2003;  // enough work per row to use threads
   TestWeight w = make_weight(GetParam(), rows, cols, 31);
   std::vector<float> x = random_floats(static_cast<size_t>(n * cols), 32);
-  const std::vector<int32_t> pick = {36, 0, 5, 5, 17, 2, 30, 31, 1, 9, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23};
+  const std::vector<int32_t> pick = {36, 0,  5,  5,  17, 2,  30, 31, 1,  9,
+                                     11, 12, 13, 14, 15, 16, 20, 21, 22, 23};
   Context ref(1, Isa::kScalar);
   std::vector<float> full(static_cast<size_t>(n * rows));
   matmul(ref, w.ref(), x.data(), n, full.data());
@@ -109,7 +110,8 @@ TEST_P(MatmulTest, MatmulRowsEqualsTheSameRowsOfMatmul) {
             }
           }
         }
-        matmul_rows(ctx, w.ref(), pick.data(), static_cast<int64_t>(n_rows), x.data(), n, got.data());
+        matmul_rows(ctx, w.ref(), pick.data(), static_cast<int64_t>(n_rows), x.data(), n,
+                    got.data());
         expect_close(got, want, scale, 1e-5, testing::isa_label(isa, threads));
       }
     }

@@ -7,12 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <mutex>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
+
+#include "base/error.h"
 
 namespace qg::kernels {
 namespace {
@@ -24,7 +27,8 @@ TEST(ThreadPool, EveryTaskRunsExactlyOnce) {
     for (int64_t n : {0, 1, 2, 3, 4, 5, 17, 1000}) {
       std::vector<std::atomic<int>> hits(n);
       pool.parallel_for(n, [&](int64_t i) { hits[i].fetch_add(1); });
-      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << "t n=" << n << " i=" << i;
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(hits[i].load(), 1) << threads << "t n=" << n << " i=" << i;
     }
   }
 }
@@ -86,9 +90,10 @@ TEST(ThreadPool, EachSliceRunsOnceRightAfterStartup) {
 TEST(ThreadPool, ExceptionReachesCaller) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
-    EXPECT_THROW(pool.parallel_for(9, [](int64_t i) {
-      if (i == 8) throw std::runtime_error("task 8");
-    }),
+    EXPECT_THROW(pool.parallel_for(9,
+                                   [](int64_t i) {
+                                     if (i == 8) throw std::runtime_error("task 8");
+                                   }),
                  std::runtime_error);
     // The pool still works afterwards.
     std::atomic<int> sum{0};
@@ -100,13 +105,54 @@ TEST(ThreadPool, ExceptionReachesCaller) {
 TEST(ThreadPool, ManyJobsAndSleepingWorkers) {
   ThreadPool pool(3);
   std::atomic<int64_t> sum{0};
-  for (int job = 0; job < 5000; ++job) pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
+  for (int job = 0; job < 5000; ++job)
+    pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
   EXPECT_EQ(sum.load(), 5000 * 6);
   for (int round = 0; round < 3; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers go to sleep
     pool.parallel_for(3, [&](int64_t i) { sum.fetch_add(i + 1); });
   }
   EXPECT_EQ(sum.load(), 5003 * 6);
+}
+
+TEST(ThreadPool, GrainLimitsTheNumberOfSlices) {
+  ThreadPool pool(3);
+  struct Call {
+    int64_t begin, end;
+    int slice;
+    std::thread::id thread;
+  };
+  for (auto [n, grain, want_slices] :
+       {std::tuple{10, 100, 1}, {10, 5, 2}, {10, 4, 2}, {10, 3, 3}, {10, 1, 3}, {2, 1, 2}}) {
+    std::vector<Call> calls;
+    std::mutex mu;
+    pool.parallel_ranges(
+        n,
+        [&](int64_t b, int64_t e, int t) {
+          std::lock_guard<std::mutex> lock(mu);
+          calls.push_back({b, e, t, std::this_thread::get_id()});
+        },
+        grain);
+    ASSERT_EQ(static_cast<int>(calls.size()), want_slices) << "n=" << n << " grain=" << grain;
+    int64_t covered = 0;
+    for (const Call& c : calls) covered += c.end - c.begin;
+    EXPECT_EQ(covered, n);
+    if (want_slices == 1) {
+      EXPECT_EQ(calls[0].thread, std::this_thread::get_id()) << "one slice runs inline";
+      EXPECT_EQ(calls[0].slice, 0);
+    }
+  }
+}
+
+TEST(ThreadPool, NestedCallIsAnErrorNotADeadlock) {
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    EXPECT_THROW(pool.parallel_for(2, [&](int64_t) { pool.parallel_for(2, [](int64_t) {}); }),
+                 Error);
+    std::atomic<int> ran{0};
+    pool.parallel_for(4, [&](int64_t) { ran.fetch_add(1); });  // still usable
+    EXPECT_EQ(ran.load(), 4);
+  }
 }
 
 }  // namespace

@@ -18,7 +18,6 @@ namespace qg::kernels::avx2 {
 // Query heads attended together (they share one kv head's K and V loads).
 constexpr int64_t kRows = 2;
 
-
 // Score rows of kRows query heads per thread, padded to whole vectors:
 // [n_threads, kRows, round_up(n_kv_pos, 8)].
 size_t attention_scratch_floats(int n_threads, int64_t n_q, int64_t n_kv_pos, int64_t n_heads) {
@@ -31,7 +30,8 @@ namespace {
 inline float dot_f32(const float* a, const float* b, int64_t d) {
   __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= d; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
   float s = hsum(acc);
   for (; i < d; ++i) s += a[i] * b[i];
   return s;
@@ -198,7 +198,8 @@ void attend_rows(const float* q, const float* k_rows, const float* v_rows, int64
                  float* out) {
   float max_s[R], inv_sum[R];
   scores_rows<R>(q, k_rows, stride, n_seen, head_dim, scale, scores, ld, max_s);
-  for (int r = 0; r < R; ++r) inv_sum[r] = 1.0f / softmax_numerators(scores + r * ld, n_seen, max_s[r]);
+  for (int r = 0; r < R; ++r)
+    inv_sum[r] = 1.0f / softmax_numerators(scores + r * ld, n_seen, max_s[r]);
   weighted_sum<R>(scores, ld, inv_sum, v_rows, stride, n_seen, head_dim, out);
 }
 
@@ -241,7 +242,7 @@ void attention(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, cons
       const float* v_rows = v + kvh * head_dim;
       int64_t stride = cache_stride;
       if (repack) {
-        float* pk = packed;                  // [n_kv, head_dim]
+        float* pk = packed;                    // [n_kv, head_dim]
         float* pv = packed + n_kv * head_dim;  // [n_kv, head_dim]
         if (packed_kvh != kvh) {
           for (int64_t j = 0; j < n_kv; ++j) {

@@ -28,9 +28,9 @@ namespace {
 constexpr int64_t kChunk = 8192;
 
 // x, y: [n, d]; weight: [d]. x may alias y.
-void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, int64_t d,
-             float eps, float* y) {
-  pool.parallel_for(n, [&](int64_t i) {
+void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, int64_t d, float eps,
+             float* y) {
+  auto one_row = [&](int64_t i) {
     const float* xi = x + i * d;
     float* yi = y + i * d;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -50,7 +50,8 @@ void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, i
       _mm256_storeu_ps(yi + j, _mm256_mul_ps(v, _mm256_loadu_ps(weight + j)));
     }
     for (; j < d; ++j) yi[j] = (xi[j] * inv_rms) * weight[j];
-  });
+  };
+  pool.parallel_for(n, one_row, std::max<int64_t>(1, kChunk / d));  // >= kChunk floats a slice
 }
 
 // x: [n, n_heads, head_dim] rotated in place (rotate-half form, see ref).
@@ -59,7 +60,7 @@ void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_d
   constexpr int64_t kMaxHalf = 512;
   const int64_t half = head_dim / 2;
   QG_CHECK(half <= kMaxHalf, "rope: head_dim ", head_dim, " > ", 2 * kMaxHalf);
-  pool.parallel_for(n, [&](int64_t i) {
+  auto one_token = [&](int64_t i) {
     alignas(32) float cs[kMaxHalf], sn[kMaxHalf];  // cos, sin of this token's angles
     const float p = static_cast<float>(pos[i]);
     for (int64_t j = 0; j < half; ++j) {
@@ -69,7 +70,7 @@ void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_d
     }
     for (int64_t h = 0; h < n_heads; ++h) {
       float* x1 = x + (i * n_heads + h) * head_dim;  // [half]
-      float* x2 = x1 + half;                          // [half]
+      float* x2 = x1 + half;                         // [half]
       int64_t j = 0;
       for (; j + 8 <= half; j += 8) {
         const __m256 a = _mm256_loadu_ps(x1 + j), b = _mm256_loadu_ps(x2 + j);
@@ -83,7 +84,8 @@ void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_d
         x2[j] = b * cs[j] + a * sn[j];
       }
     }
-  });
+  };
+  pool.parallel_for(n, one_token, 2);
 }
 
 // y = silu(gate) * up = gate / (1 + e^-gate) * up. y may alias gate.
@@ -120,8 +122,9 @@ namespace qg::kernels {
 
 const KernelTable& avx2_table() {
   static constexpr KernelTable table = {
-      Isa::kAvx2,     avx2::matmul, avx2::matmul_rows, avx2::rmsnorm,  avx2::rope,
-      avx2::silu_mul, avx2::add,    avx2::attention,   avx2::attention_scratch_floats,
+      Isa::kAvx2,    avx2::matmul,    avx2::matmul_rows,
+      avx2::rmsnorm, avx2::rope,      avx2::silu_mul,
+      avx2::add,     avx2::attention, avx2::attention_scratch_floats,
   };
   return table;
 }
