@@ -66,6 +66,9 @@ def main():
             assert margins[i] < 1e-3, f"generate: step {i}: {g} != {w} (margin {margins[i]})"
             break
     assert "tok/s" in p.stderr and "load" in p.stderr, p.stderr
+    forced = os.environ.get("QG_FORCE_ISA")
+    if forced:
+        assert forced in p.stderr, f"QG_FORCE_ISA={forced} not honoured: {p.stderr}"
 
     p = run([a.bin, "logits", "--model", model, "--ids", "1,x,3"], expect_rc=1)
     assert '"x"' in p.stderr and "--ids" in p.stderr, p.stderr
