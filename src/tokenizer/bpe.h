@@ -13,8 +13,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "tokenizer/string_id_map.h"
 
 namespace qg::tok {
 
@@ -61,7 +62,7 @@ class Bpe {
   // vocab: byte-level token string -> id. merges: pairs of byte-level strings, in rank
   // order. Throws qg::Error naming "/model/merges/<i>" for a merge whose parts or result
   // are not in the vocabulary (the loader prefixes the file name).
-  Bpe(std::unordered_map<std::string, int32_t> vocab,
+  Bpe(StringIdMap vocab,
       const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config);
   ~Bpe();
 
@@ -71,7 +72,7 @@ class Bpe {
   // Reference merge loop (heap-based, any length): the fast paths must equal it.
   void encode_word_heap(std::string_view word, std::vector<int32_t>& out) const;
 
-  const std::unordered_map<std::string, int32_t>& vocab() const { return vocab_; }
+  const StringIdMap& vocab() const { return vocab_; }
   const MergeTable& merges() const { return merges_; }
 
  private:
@@ -80,7 +81,7 @@ class Bpe {
   bool cache_lookup(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const;
   void cache_store(std::string_view word, uint64_t hash, const int32_t* ids, size_t n) const;
 
-  std::unordered_map<std::string, int32_t> vocab_;
+  StringIdMap vocab_;
   MergeTable merges_;
   std::array<int32_t, 256> byte_id_{};  // id of each byte's byte-level character, -1 if none
   int32_t unk_id_ = -1;

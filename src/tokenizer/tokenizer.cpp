@@ -131,16 +131,16 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   auto impl = std::make_unique<Impl>();
   impl->nfc = spec.nfc;
   int32_t n_ids = 0;
-  for (const auto& [tok, id] : spec.vocab) n_ids = std::max(n_ids, id + 1);
+  spec.vocab.for_each([&](std::string_view, int32_t id) { n_ids = std::max(n_ids, id + 1); });
   for (const AddedToken& a : spec.added) n_ids = std::max(n_ids, a.id + 1);
 
   // id -> string: vocab first, added tokens override (as AddedVocabulary::id_to_token).
   std::vector<std::string_view> strings(static_cast<size_t>(n_ids));
   impl->flags.assign(static_cast<size_t>(n_ids), 0);
-  for (const auto& [tok, id] : spec.vocab) {
+  spec.vocab.for_each([&](std::string_view tok, int32_t id) {
     strings[id] = tok;
     impl->flags[id] |= kValid;
-  }
+  });
   std::vector<std::string> raw_patterns, norm_patterns;
   std::vector<AddedToken> raw_tokens, norm_tokens;
   std::vector<std::string> decode_forms(spec.added.size());
@@ -166,7 +166,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   for (const AddedToken& a : spec.added) {
     if (!a.special || a.content.empty()) continue;
     impl->flags[a.id] |= kSpecial;
-    if (auto it = spec.vocab.find(a.content); it != spec.vocab.end()) impl->flags[it->second] |= kSpecial;
+    if (const int32_t v = spec.vocab.find(a.content); v >= 0) impl->flags[v] |= kSpecial;
   }
   impl->raw_matcher = AddedTokenMatcher(std::move(raw_patterns), std::move(raw_tokens));
   impl->norm_matcher = AddedTokenMatcher(std::move(norm_patterns), std::move(norm_tokens));
@@ -257,8 +257,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   if (auto it = impl_->added_ids.find(std::string(token)); it != impl_->added_ids.end()) return it->second;
-  const auto& vocab = impl_->bpe->vocab();
-  if (auto it = vocab.find(std::string(token)); it != vocab.end()) return it->second;
+  if (const int32_t id = impl_->bpe->vocab().find(token); id >= 0) return id;
   return std::nullopt;
 }
 

@@ -1,0 +1,242 @@
+// tokenizer/json_scan: fast path for tokenizer.json (see json_scan.h). Strict where it
+// reads (the vocab and merges), lenient where it only skips (the skipped text is parsed
+// again, strictly, by nlohmann as part of `rest`).
+#include "tokenizer/json_scan.h"
+
+#include <cstdint>
+
+#include "tokenizer/unicode.h"
+
+namespace qg::tok {
+namespace {
+
+struct Scanner {
+  const char* p;
+  const char* end;
+
+  void ws() {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  }
+  bool lit(char c) {
+    ws();
+    if (p < end && *p == c) {
+      ++p;
+      return true;
+    }
+    return false;
+  }
+  bool peek(char c) {
+    ws();
+    return p < end && *p == c;
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+  bool hex4(uint32_t& v) {
+    if (end - p < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int h = hex(p[i]);
+      if (h < 0) return false;
+      v = v * 16 + static_cast<uint32_t>(h);
+    }
+    p += 4;
+    return true;
+  }
+
+  // A JSON string, decoded into out (strict: no raw control characters, valid escapes,
+  // no lone surrogates, valid UTF-8).
+  bool string(std::string& out) {
+    out.clear();
+    if (!lit('"')) return false;
+    for (;;) {
+      const char* q = p;
+      while (q < end && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20) ++q;
+      out.append(p, q);
+      p = q;
+      if (p >= end || static_cast<unsigned char>(*p) < 0x20) return false;
+      if (*p == '"') {
+        ++p;
+        return is_valid_utf8(out);
+      }
+      if (++p >= end) return false;  // backslash
+      const char e = *p++;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t lo;
+            if (end - p < 2 || p[0] != '\\' || p[1] != 'u') return false;
+            p += 2;
+            if (!hex4(lo) || lo < 0xDC00 || lo > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: return false;
+      }
+    }
+  }
+
+  bool skip_string() {
+    if (!lit('"')) return false;
+    while (p < end && *p != '"') p += (*p == '\\') ? 2 : 1;
+    if (p >= end) return false;
+    ++p;
+    return true;
+  }
+
+  bool skip_value(int depth) {
+    if (depth > 200) return false;
+    ws();
+    if (p >= end) return false;
+    if (*p == '"') return skip_string();
+    if (*p == '{' || *p == '[') {
+      const char close = *p == '{' ? '}' : ']';
+      const bool object = *p == '{';
+      ++p;
+      if (lit(close)) return true;
+      for (;;) {
+        if (object && !(skip_string() && lit(':'))) return false;
+        if (!skip_value(depth + 1)) return false;
+        if (lit(close)) return true;
+        if (!lit(',')) return false;
+      }
+    }
+    const char* q = p;
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') ++p;
+    return p > q;
+  }
+
+  bool uint31(int32_t& v) {
+    ws();
+    const char* q = p;
+    int64_t x = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - q < 11) x = x * 10 + (*p++ - '0');
+    if (p == q || (*q == '0' && p - q > 1) || x > INT32_MAX) return false;
+    if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) return false;
+    v = static_cast<int32_t>(x);
+    return true;
+  }
+
+  bool vocab(StringIdMap& out) {
+    if (!lit('{')) return false;
+    out.reserve(1 << 18);
+    if (lit('}')) return true;
+    std::string key;
+    for (;;) {
+      int32_t id;
+      if (!string(key) || !lit(':') || !uint31(id)) return false;
+      out.set(key, id);
+      if (lit('}')) return true;
+      if (!lit(',')) return false;
+    }
+  }
+
+  bool merges(std::vector<std::pair<std::string, std::string>>& out) {
+    if (!lit('[')) return false;
+    out.reserve(1 << 18);
+    if (lit(']')) return true;
+    int form = 0;  // 1: "a b", 2: ["a", "b"]; mixing is an error (left to the SAX reader)
+    std::string a, b;
+    for (;;) {
+      if (peek('"')) {
+        if (form == 2 || !string(a)) return false;
+        form = 1;
+        const size_t sp = a.find(' ');
+        if (sp == std::string::npos || a.find(' ', sp + 1) != std::string::npos) return false;
+        out.emplace_back(a.substr(0, sp), a.substr(sp + 1));
+      } else {
+        if (form == 1 || !lit('[') || !string(a) || !lit(',') || !string(b) || !lit(']')) return false;
+        form = 2;
+        out.emplace_back(a, b);
+      }
+      if (lit(']')) return true;
+      if (!lit(',')) return false;
+    }
+  }
+};
+
+}  // namespace
+
+bool scan_tokenizer_json(std::string_view text, FastTokenizerJson& out) {
+  Scanner s{text.data(), text.data() + text.size()};
+  const char* vb = nullptr;
+  const char* ve = nullptr;
+  const char* mb = nullptr;
+  const char* me = nullptr;
+  std::string key;
+  if (!s.lit('{')) return false;
+  if (!s.lit('}')) {
+    for (;;) {
+      if (!s.string(key) || !s.lit(':')) return false;
+      if (key == "model" && s.peek('{')) {
+        ++s.p;
+        if (!s.lit('}')) {
+          for (;;) {
+            if (!s.string(key) || !s.lit(':')) return false;
+            s.ws();
+            if (key == "vocab") {
+              if (vb) return false;
+              vb = s.p;
+              if (!s.vocab(out.vocab)) return false;
+              ve = s.p;
+            } else if (key == "merges") {
+              if (mb) return false;
+              mb = s.p;
+              if (!s.merges(out.merges)) return false;
+              me = s.p;
+            } else if (!s.skip_value(1)) {
+              return false;
+            }
+            if (s.lit('}')) break;
+            if (!s.lit(',')) return false;
+          }
+        }
+      } else if (!s.skip_value(1)) {
+        return false;
+      }
+      if (s.lit('}')) break;
+      if (!s.lit(',')) return false;
+    }
+  }
+  s.ws();
+  if (s.p != s.end) return false;
+  // rest: the text with the two big values replaced by empty ones, in file order.
+  struct Cut {
+    const char* b;
+    const char* e;
+    const char* with;
+  };
+  std::vector<Cut> cuts;
+  if (vb) cuts.push_back({vb, ve, "{}"});
+  if (mb) cuts.push_back({mb, me, "[]"});
+  if (cuts.size() == 2 && cuts[1].b < cuts[0].b) std::swap(cuts[0], cuts[1]);
+  const char* pos = text.data();
+  for (const Cut& c : cuts) {
+    out.rest.append(pos, c.b);
+    out.rest.append(c.with);
+    pos = c.e;
+  }
+  out.rest.append(pos, text.data() + text.size());
+  out.has_vocab = vb != nullptr;
+  out.has_merges = mb != nullptr;
+  return true;
+}
+
+}  // namespace qg::tok
