@@ -15,7 +15,7 @@ namespace qg::tok {
 void MergeTable::reserve(size_t n) {
   size_t cap = 16;
   int bits = 4;
-  while (cap < 2 * n) {
+  while (2 * cap < 3 * n) {
     cap <<= 1;
     ++bits;
   }
@@ -27,7 +27,7 @@ void MergeTable::reserve(size_t n) {
 }
 
 void MergeTable::insert(int32_t a, int32_t b, uint32_t rank, int32_t id) {
-  if (2 * (size_ + 1) > keys_.size()) {
+  if (3 * (size_ + 1) > 2 * keys_.size()) {
     // Grow: rehash everything into a table twice as large.
     std::vector<uint64_t> old_keys = std::move(keys_);
     std::vector<Entry> old_values = std::move(values_);
@@ -54,6 +54,14 @@ void MergeTable::insert(int32_t a, int32_t b, uint32_t rank, int32_t id) {
 }
 
 // ---- Bpe ----------------------------------------------------------------------------
+
+Bpe::Bpe(StringIdMap vocab, const std::vector<MergeIds>& merges, const BpeConfig& config)
+    : Bpe(std::move(vocab), std::vector<std::pair<std::string, std::string>>{}, config) {
+  merges_.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    merges_.insert(merges[i].left, merges[i].right, static_cast<uint32_t>(i), merges[i].merged);
+  }
+}
 
 Bpe::Bpe(StringIdMap vocab,
          const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config)

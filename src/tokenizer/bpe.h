@@ -64,6 +64,8 @@ class Bpe {
   // are not in the vocabulary (the loader prefixes the file name).
   Bpe(StringIdMap vocab,
       const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config);
+  // Merges already resolved to ids (the fast loader), in rank order.
+  Bpe(StringIdMap vocab, const std::vector<MergeIds>& merges, const BpeConfig& config);
   ~Bpe();
 
   // Appends the ids of one word (raw bytes; the byte-level mapping is applied here).

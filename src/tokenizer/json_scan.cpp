@@ -136,7 +136,7 @@ struct Scanner {
 
   bool vocab(StringIdMap& out) {
     if (!lit('{')) return false;
-    out.reserve(1 << 18);
+    out.reserve(1 << 17);
     if (lit('}')) return true;
     std::string key;
     for (;;) {
@@ -148,9 +148,24 @@ struct Scanner {
     }
   }
 
-  bool merges(std::vector<std::pair<std::string, std::string>>& out) {
+  // vocab non-null: resolve each merge to ids now (a missing token returns false, so the
+  // SAX path reports it with its index); else keep the strings.
+  bool merges(const StringIdMap* vocab, std::vector<MergeIds>& ids,
+              std::vector<std::pair<std::string, std::string>>& out) {
     if (!lit('[')) return false;
-    out.reserve(1 << 18);
+    if (vocab) ids.reserve(1 << 18);
+    std::string joined;
+    auto add = [&](std::string_view a, std::string_view b) {
+      if (!vocab) {
+        out.emplace_back(a, b);
+        return true;
+      }
+      joined.assign(a).append(b);
+      const MergeIds m{vocab->find(a), vocab->find(b), vocab->find(joined)};
+      if (m.left < 0 || m.right < 0 || m.merged < 0) return false;
+      ids.push_back(m);
+      return true;
+    };
     if (lit(']')) return true;
     int form = 0;  // 1: "a b", 2: ["a", "b"]; mixing is an error (left to the SAX reader)
     std::string a, b;
@@ -160,11 +175,11 @@ struct Scanner {
         form = 1;
         const size_t sp = a.find(' ');
         if (sp == std::string::npos || a.find(' ', sp + 1) != std::string::npos) return false;
-        out.emplace_back(a.substr(0, sp), a.substr(sp + 1));
+        if (!add(std::string_view(a).substr(0, sp), std::string_view(a).substr(sp + 1))) return false;
       } else {
         if (form == 1 || !lit('[') || !string(a) || !lit(',') || !string(b) || !lit(']')) return false;
         form = 2;
-        out.emplace_back(a, b);
+        if (!add(a, b)) return false;
       }
       if (lit(']')) return true;
       if (!lit(',')) return false;
@@ -199,7 +214,7 @@ bool scan_tokenizer_json(std::string_view text, FastTokenizerJson& out) {
             } else if (key == "merges") {
               if (mb) return false;
               mb = s.p;
-              if (!s.merges(out.merges)) return false;
+              if (!s.merges(vb ? &out.vocab : nullptr, out.merge_ids, out.merges)) return false;
               me = s.p;
             } else if (!s.skip_value(1)) {
               return false;

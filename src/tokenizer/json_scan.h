@@ -20,6 +20,9 @@ struct FastTokenizerJson {
   std::string rest;  // the document with /model/vocab -> {} and /model/merges -> []
   bool has_vocab = false, has_merges = false;
   StringIdMap vocab;
+  // Merges: resolved to ids when the vocabulary came first (as tokenizers writes it),
+  // else kept as strings.
+  std::vector<MergeIds> merge_ids;
   std::vector<std::pair<std::string, std::string>> merges;
 };
 

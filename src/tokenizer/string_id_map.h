@@ -12,6 +12,12 @@
 
 namespace qg::tok {
 
+// One merge resolved to ids: left + right -> merged (all vocabulary ids).
+struct MergeIds {
+  int32_t left, right, merged;
+  bool operator==(const MergeIds&) const = default;
+};
+
 class StringIdMap {
  public:
   void reserve(size_t n) { rehash(capacity_for(n)); }
@@ -19,7 +25,7 @@ class StringIdMap {
 
   // Inserts or replaces (a later duplicate wins, as in a JSON object read by serde).
   void set(std::string_view key, int32_t id) {
-    if (2 * (size_ + 1) > slots_.size()) rehash(capacity_for(2 * size_ + 16));
+    if (3 * (size_ + 1) > 2 * slots_.size()) rehash(capacity_for(2 * size_ + 16));
     const uint64_t h = hash(key);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
@@ -62,9 +68,10 @@ class StringIdMap {
     int32_t id;  // -1: empty
   };
 
+  // Load factor at most 2/3: a smaller table misses the cache less while loading.
   static size_t capacity_for(size_t n) {
     size_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
+    while (2 * cap < 3 * n) cap <<= 1;
     return cap;
   }
 

@@ -6,6 +6,12 @@
 // (AddedVocabulary::extract_and_normalize, then pre-tokenizer and model per piece).
 #include "tokenizer/tokenizer.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -36,6 +42,43 @@ std::string read_file(const std::filesystem::path& path) {
   if (!f) fail(path.string(), ": read error");
   return data;
 }
+
+// Read-only mapping of a whole file: the 11 MB tokenizer.json is parsed in place (a copy
+// into fresh memory costs more than the page-cache mapping on a VM).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(path.string(), ": cannot open: ", std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(path.string(), ": cannot stat: ", std::strerror(err));
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int err = errno;
+        ::close(fd);
+        fail(path.string(), ": cannot map: ", std::strerror(err));
+      }
+      data_ = static_cast<const char*>(p);
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view view() const { return {data_ ? data_ : "", size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 }  // namespace
 
@@ -184,7 +227,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   impl->dec_off.push_back(static_cast<uint32_t>(impl->dec_buf.size()));
 
   try {
-    impl->bpe = std::make_unique<Bpe>(std::move(spec.vocab), spec.merges, spec.bpe);
+    impl->bpe = spec.merge_ids.empty() ? std::make_unique<Bpe>(std::move(spec.vocab), spec.merges, spec.bpe)
+                                       : std::make_unique<Bpe>(std::move(spec.vocab), spec.merge_ids, spec.bpe);
   } catch (const Error& e) {
     fail(label, ": ", e.what());
   }
@@ -204,11 +248,11 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& tokenizer_json) {
-  const std::string json = read_file(tokenizer_json);
+  const MappedFile json(tokenizer_json);
   const std::filesystem::path config = tokenizer_json.parent_path() / "tokenizer_config.json";
   std::string config_json;
   if (std::filesystem::exists(config)) config_json = read_file(config);
-  return from_json(json, config_json, tokenizer_json.string());
+  return from_json(json.view(), config_json, tokenizer_json.string());
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_model_dir(const std::filesystem::path& dir) {

@@ -359,6 +359,7 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
       root = json::parse(fast.rest);
       spec.vocab = std::move(fast.vocab);
       spec.merges = std::move(fast.merges);
+      spec.merge_ids = std::move(fast.merge_ids);
       saw_vocab = fast.has_vocab;
       saw_merges = fast.has_merges;
       done = true;
