@@ -29,8 +29,8 @@ void MergeTable::reserve(size_t n) {
 void MergeTable::insert(int32_t a, int32_t b, uint32_t rank, int32_t id) {
   if (3 * (size_ + 1) > 2 * keys_.size()) {
     // Grow: rehash everything into a table twice as large.
-    std::vector<uint64_t> old_keys = std::move(keys_);
-    std::vector<Entry> old_values = std::move(values_);
+    HugeVector<uint64_t> old_keys = std::move(keys_);
+    HugeVector<Entry> old_values = std::move(values_);
     reserve(std::max<size_t>(16, old_keys.size()));
     for (size_t i = 0; i < old_keys.size(); ++i) {
       if (old_keys[i] == kEmpty) continue;
@@ -55,7 +55,7 @@ void MergeTable::insert(int32_t a, int32_t b, uint32_t rank, int32_t id) {
 
 // ---- Bpe ----------------------------------------------------------------------------
 
-Bpe::Bpe(StringIdMap vocab, const std::vector<MergeIds>& merges, const BpeConfig& config)
+Bpe::Bpe(StringIdMap vocab, const HugeVector<MergeIds>& merges, const BpeConfig& config)
     : Bpe(std::move(vocab), std::vector<std::pair<std::string, std::string>>{}, config) {
   merges_.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
@@ -65,7 +65,7 @@ Bpe::Bpe(StringIdMap vocab, const std::vector<MergeIds>& merges, const BpeConfig
 
 Bpe::Bpe(StringIdMap vocab,
          const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config)
-    : vocab_(std::move(vocab)), config_(config), cache_(new CacheSlot[kCacheSlots]) {
+    : vocab_(std::move(vocab)), config_(config), cache_(kCacheSlots) {
   const ByteLevel& bl = ByteLevel::get();
   for (int b = 0; b < 256; ++b) {
     byte_id_[b] = vocab_.find(bl.byte_to_string(static_cast<uint8_t>(b)));

@@ -45,8 +45,8 @@ class MergeTable {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
   size_t slot(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
-  std::vector<uint64_t> keys_;  // [capacity]
-  std::vector<Entry> values_;   // [capacity]
+  HugeVector<uint64_t> keys_;  // [capacity]
+  HugeVector<Entry> values_;   // [capacity]
   size_t mask_ = 0, size_ = 0;
   int shift_ = 64;
 };
@@ -65,7 +65,7 @@ class Bpe {
   Bpe(StringIdMap vocab,
       const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config);
   // Merges already resolved to ids (the fast loader), in rank order.
-  Bpe(StringIdMap vocab, const std::vector<MergeIds>& merges, const BpeConfig& config);
+  Bpe(StringIdMap vocab, const HugeVector<MergeIds>& merges, const BpeConfig& config);
   ~Bpe();
 
   // Appends the ids of one word (raw bytes; the byte-level mapping is applied here).
@@ -100,7 +100,7 @@ class Bpe {
     std::atomic<uint64_t> seq{0};
     std::atomic<uint64_t> data[7];  // [0]: hash, [1..3]: len byte + word, [4..6]: ids
   };
-  std::unique_ptr<CacheSlot[]> cache_;
+  mutable HugeVector<CacheSlot> cache_;  // [kCacheSlots]; mutable: a cache, synchronised per slot
 };
 
 }  // namespace qg::tok

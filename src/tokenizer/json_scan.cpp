@@ -134,37 +134,67 @@ struct Scanner {
     return true;
   }
 
+  // Entries are read in batches of kBatch: hash and prefetch all, then insert in order.
+  static constexpr int kBatch = 16;
+
   bool vocab(StringIdMap& out) {
     if (!lit('{')) return false;
     out.reserve(1 << 17);
     if (lit('}')) return true;
-    std::string key;
-    for (;;) {
-      int32_t id;
-      if (!string(key) || !lit(':') || !uint31(id)) return false;
-      out.set(key, id);
-      if (lit('}')) return true;
-      if (!lit(',')) return false;
+    std::string keys[kBatch];
+    int32_t ids[kBatch];
+    uint64_t hashes[kBatch];
+    for (bool more = true; more;) {
+      int n = 0;
+      while (n < kBatch) {
+        if (!string(keys[n]) || !lit(':') || !uint31(ids[n])) return false;
+        hashes[n] = StringIdMap::hash_of(keys[n]);
+        out.prefetch(hashes[n]);
+        ++n;
+        if (lit('}')) {
+          more = false;
+          break;
+        }
+        if (!lit(',')) return false;
+      }
+      for (int i = 0; i < n; ++i) out.set(keys[i], ids[i], hashes[i]);
     }
+    return true;
   }
 
   // vocab non-null: resolve each merge to ids now (a missing token returns false, so the
   // SAX path reports it with its index); else keep the strings.
-  bool merges(const StringIdMap* vocab, std::vector<MergeIds>& ids,
+  bool merges(const StringIdMap* vocab, HugeVector<MergeIds>& ids,
               std::vector<std::pair<std::string, std::string>>& out) {
     if (!lit('[')) return false;
     if (vocab) ids.reserve(1 << 18);
-    std::string joined;
+    // Resolution is batched like the vocab: hash and prefetch 3 x kBatch keys, then look up.
+    std::string left[kBatch], right[kBatch], joined[kBatch];
+    uint64_t h[kBatch][3];
+    int pending = 0;
+    auto flush = [&] {
+      for (int i = 0; i < pending; ++i) {
+        const MergeIds m{vocab->find(left[i], h[i][0]), vocab->find(right[i], h[i][1]), vocab->find(joined[i], h[i][2])};
+        if (m.left < 0 || m.right < 0 || m.merged < 0) return false;
+        ids.push_back(m);
+      }
+      pending = 0;
+      return true;
+    };
     auto add = [&](std::string_view a, std::string_view b) {
       if (!vocab) {
         out.emplace_back(a, b);
         return true;
       }
-      joined.assign(a).append(b);
-      const MergeIds m{vocab->find(a), vocab->find(b), vocab->find(joined)};
-      if (m.left < 0 || m.right < 0 || m.merged < 0) return false;
-      ids.push_back(m);
-      return true;
+      left[pending].assign(a);
+      right[pending].assign(b);
+      joined[pending].assign(a).append(b);
+      for (int k = 0; k < 3; ++k) {
+        const std::string& s = k == 0 ? left[pending] : k == 1 ? right[pending] : joined[pending];
+        h[pending][k] = StringIdMap::hash_of(s);
+        vocab->prefetch(h[pending][k]);
+      }
+      return ++pending < kBatch || flush();
     };
     if (lit(']')) return true;
     int form = 0;  // 1: "a b", 2: ["a", "b"]; mixing is an error (left to the SAX reader)
@@ -181,7 +211,7 @@ struct Scanner {
         form = 2;
         if (!add(a, b)) return false;
       }
-      if (lit(']')) return true;
+      if (lit(']')) return !vocab || flush();
       if (!lit(',')) return false;
     }
   }

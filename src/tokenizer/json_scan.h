@@ -22,7 +22,7 @@ struct FastTokenizerJson {
   StringIdMap vocab;
   // Merges: resolved to ids when the vocabulary came first (as tokenizers writes it),
   // else kept as strings.
-  std::vector<MergeIds> merge_ids;
+  HugeVector<MergeIds> merge_ids;
   std::vector<std::pair<std::string, std::string>> merges;
 };
 

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/huge_alloc.h"
+
 namespace qg::tok {
 
 // One merge resolved to ids: left + right -> merged (all vocabulary ids).
@@ -24,9 +26,9 @@ class StringIdMap {
   size_t size() const { return size_; }
 
   // Inserts or replaces (a later duplicate wins, as in a JSON object read by serde).
-  void set(std::string_view key, int32_t id) {
+  void set(std::string_view key, int32_t id) { set(key, id, hash(key)); }
+  void set(std::string_view key, int32_t id, uint64_t h) {
     if (3 * (size_ + 1) > 2 * slots_.size()) rehash(capacity_for(2 * size_ + 16));
-    const uint64_t h = hash(key);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
       if (s.id < 0) {
@@ -43,15 +45,23 @@ class StringIdMap {
   }
 
   // Id of key, or -1.
-  int32_t find(std::string_view key) const {
+  int32_t find(std::string_view key) const { return find(key, hash(key)); }
+  int32_t find(std::string_view key, uint64_t h) const {
     if (slots_.empty()) return -1;
-    const uint64_t h = hash(key);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.id < 0) return -1;
       if (s.hash == static_cast<uint32_t>(h >> 32) && view(s) == key) return s.id;
     }
   }
+
+  // Batched loads compute hashes first and prefetch the slots: on a busy VM one cache
+  // miss costs ~200 ns, and the loader does ~600k lookups.
+  void prefetch(uint64_t h) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_]);
+  }
+
+  static uint64_t hash_of(std::string_view s) { return hash(s); }
 
   // Calls f(key, id) for every entry.
   template <typename F>
@@ -76,7 +86,7 @@ class StringIdMap {
   }
 
   // FNV-1a over 8-byte words, then a final mix: fast for short tokens, good enough spread.
-  static uint64_t hash(std::string_view s) {
+  static uint64_t hash(std::string_view s) {  // public: batched callers hash first
     uint64_t h = 0xcbf29ce484222325ull ^ s.size();
     size_t i = 0;
     for (; i + 8 <= s.size(); i += 8) {
@@ -91,10 +101,10 @@ class StringIdMap {
     return h ^ (h >> 31);
   }
 
-  std::string_view view(const Slot& s) const { return std::string_view(arena_).substr(s.offset, s.len); }
+  std::string_view view(const Slot& s) const { return std::string_view(arena_.data() + s.offset, s.len); }
 
   void rehash(size_t cap) {
-    std::vector<Slot> old = std::move(slots_);
+    HugeVector<Slot> old = std::move(slots_);
     slots_.assign(cap, Slot{0, 0, 0, -1});
     mask_ = cap - 1;
     for (const Slot& s : old) {
@@ -106,8 +116,8 @@ class StringIdMap {
     }
   }
 
-  std::string arena_;
-  std::vector<Slot> slots_;
+  HugeString arena_;
+  HugeVector<Slot> slots_;
   size_t mask_ = 0, size_ = 0;
 };
 

@@ -21,6 +21,7 @@
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/huge_alloc.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
@@ -90,8 +91,8 @@ struct Tokenizer::Impl {
   std::unordered_map<std::string, int32_t> added_ids;  // content -> id
   // Per id: token string (id_to_token), decoded bytes, flags. Strings live in one
   // buffer each: [off[id], off[id+1]).
-  std::string tok_buf, dec_buf;
-  std::vector<uint32_t> tok_off, dec_off;  // [n_ids + 1]
+  HugeString tok_buf, dec_buf;
+  HugeVector<uint32_t> tok_off, dec_off;  // [n_ids + 1]
   std::vector<uint8_t> flags;              // [n_ids]
   int32_t eos = -1, pad = -1;
 
@@ -178,7 +179,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   for (const AddedToken& a : spec.added) n_ids = std::max(n_ids, a.id + 1);
 
   // id -> string: vocab first, added tokens override (as AddedVocabulary::id_to_token).
-  std::vector<std::string_view> strings(static_cast<size_t>(n_ids));
+  HugeVector<std::string_view> strings(static_cast<size_t>(n_ids));
   impl->flags.assign(static_cast<size_t>(n_ids), 0);
   spec.vocab.for_each([&](std::string_view tok, int32_t id) {
     strings[id] = tok;
@@ -215,13 +216,20 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   impl->norm_matcher = AddedTokenMatcher(std::move(norm_patterns), std::move(norm_tokens));
 
   const ByteLevel& bl = ByteLevel::get();
+  std::string decoded;
   impl->tok_off.reserve(n_ids + 1);
   impl->dec_off.reserve(n_ids + 1);
+  size_t total = 0;
+  for (std::string_view s : strings) total += s.size();
+  impl->tok_buf.reserve(total);
+  impl->dec_buf.reserve(total);
   for (int32_t id = 0; id < n_ids; ++id) {
     impl->tok_off.push_back(static_cast<uint32_t>(impl->tok_buf.size()));
     impl->dec_off.push_back(static_cast<uint32_t>(impl->dec_buf.size()));
     impl->tok_buf.append(strings[id]);
-    bl.decode_token(strings[id], impl->dec_buf);
+    decoded.clear();
+    bl.decode_token(strings[id], decoded);
+    impl->dec_buf.append(decoded);
   }
   impl->tok_off.push_back(static_cast<uint32_t>(impl->tok_buf.size()));
   impl->dec_off.push_back(static_cast<uint32_t>(impl->dec_buf.size()));
@@ -287,7 +295,7 @@ void Tokenizer::append_token_bytes(int32_t id, std::string& out, bool skip_speci
   if (id < 0 || id >= vocab_size()) return;
   const uint8_t f = impl_->flags[id];
   if (!(f & kValid) || (skip_special_tokens && (f & kSpecial))) return;
-  out.append(impl_->dec_buf, impl_->dec_off[id], impl_->dec_off[id + 1] - impl_->dec_off[id]);
+  out.append(impl_->dec_buf.data() + impl_->dec_off[id], impl_->dec_off[id + 1] - impl_->dec_off[id]);
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
@@ -307,7 +315,7 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
 
 std::string Tokenizer::id_to_token(int32_t id) const {
   if (id < 0 || id >= vocab_size() || !(impl_->flags[id] & kValid)) fail("token id ", id, " is not in the vocabulary");
-  return impl_->tok_buf.substr(impl_->tok_off[id], impl_->tok_off[id + 1] - impl_->tok_off[id]);
+  return std::string(impl_->tok_buf.data() + impl_->tok_off[id], impl_->tok_off[id + 1] - impl_->tok_off[id]);
 }
 
 int32_t Tokenizer::vocab_size() const { return static_cast<int32_t>(impl_->flags.size()); }

@@ -20,7 +20,7 @@ namespace qg::tok {
 struct TokenizerSpec {
   StringIdMap vocab;                                        // byte-level token -> id
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
-  std::vector<MergeIds> merge_ids;  // or, from the fast reader, already resolved
+  HugeVector<MergeIds> merge_ids;  // or, from the fast reader, already resolved
   BpeConfig bpe;
   bool nfc = false;                // normalizer NFC (else none)
   std::vector<AddedToken> added;   // in file order
