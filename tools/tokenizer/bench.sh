@@ -25,5 +25,6 @@ node -e '
 const a = JSON.parse(process.argv[1]), b = JSON.parse(process.argv[2]);
 if (a.tokens !== b.tokens) { console.log(`TOKEN COUNTS DIFFER: ${a.tokens} vs ${b.tokens}`); process.exit(1); }
 console.log(`same ${a.tokens} tokens; throughput ours/npm = ${(a.mb_per_s / b.mb_per_s).toFixed(2)}x ` +
-            `(${a.mb_per_s.toFixed(1)} vs ${b.mb_per_s.toFixed(1)} MB/s); load ${a.load_ms.toFixed(0)} ms vs ${b.load_ms.toFixed(0)} ms`);
+            `(${a.mb_per_s.toFixed(1)} vs ${b.mb_per_s.toFixed(1)} MB/s wall); CPU time ${a.cpu_seconds.toFixed(2)} s vs ` +
+            `${b.cpu_seconds.toFixed(2)} s = ${(b.cpu_seconds / a.cpu_seconds).toFixed(2)}x; load ${a.load_ms.toFixed(0)} ms vs ${b.load_ms.toFixed(0)} ms wall`);
 ' "$ours" "$theirs"
