@@ -15,7 +15,7 @@ namespace qg::tok {
 void MergeTable::reserve(size_t n) {
   size_t cap = 16;
   int bits = 4;
-  while (cap < 2 * n) {
+  while (2 * cap < 3 * n) {
     cap <<= 1;
     ++bits;
   }
@@ -27,10 +27,10 @@ void MergeTable::reserve(size_t n) {
 }
 
 void MergeTable::insert(int32_t a, int32_t b, uint32_t rank, int32_t id) {
-  if (2 * (size_ + 1) > keys_.size()) {
+  if (3 * (size_ + 1) > 2 * keys_.size()) {
     // Grow: rehash everything into a table twice as large.
-    std::vector<uint64_t> old_keys = std::move(keys_);
-    std::vector<Entry> old_values = std::move(values_);
+    HugeVector<uint64_t> old_keys = std::move(keys_);
+    HugeVector<Entry> old_values = std::move(values_);
     reserve(std::max<size_t>(16, old_keys.size()));
     for (size_t i = 0; i < old_keys.size(); ++i) {
       if (old_keys[i] == kEmpty) continue;
@@ -55,31 +55,37 @@ void MergeTable::insert(int32_t a, int32_t b, uint32_t rank, int32_t id) {
 
 // ---- Bpe ----------------------------------------------------------------------------
 
-Bpe::Bpe(std::unordered_map<std::string, int32_t> vocab,
+Bpe::Bpe(StringIdMap vocab, const HugeVector<MergeIds>& merges, const BpeConfig& config)
+    : Bpe(std::move(vocab), std::vector<std::pair<std::string, std::string>>{}, config) {
+  merges_.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    merges_.insert(merges[i].left, merges[i].right, static_cast<uint32_t>(i), merges[i].merged);
+  }
+}
+
+Bpe::Bpe(StringIdMap vocab,
          const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config)
-    : vocab_(std::move(vocab)), config_(config), cache_(new CacheSlot[kCacheSlots]) {
+    : vocab_(std::move(vocab)), config_(config), cache_(kCacheSlots) {
   const ByteLevel& bl = ByteLevel::get();
   for (int b = 0; b < 256; ++b) {
-    auto it = vocab_.find(std::string(bl.byte_to_string(static_cast<uint8_t>(b))));
-    byte_id_[b] = it == vocab_.end() ? -1 : it->second;
+    byte_id_[b] = vocab_.find(bl.byte_to_string(static_cast<uint8_t>(b)));
   }
   if (!config_.unk_token.empty()) {
-    auto it = vocab_.find(config_.unk_token);
-    if (it == vocab_.end()) fail("/model/unk_token: '", config_.unk_token, "' is not in the vocabulary");
-    unk_id_ = it->second;
+    unk_id_ = vocab_.find(config_.unk_token);
+    if (unk_id_ < 0) fail("/model/unk_token: '", config_.unk_token, "' is not in the vocabulary");
   }
   merges_.reserve(merges.size());
   std::string joined;
   for (size_t i = 0; i < merges.size(); ++i) {
     const auto& [a, b] = merges[i];
-    auto ia = vocab_.find(a);
-    if (ia == vocab_.end()) fail("/model/merges/", i, ": '", a, "' is not in the vocabulary");
-    auto ib = vocab_.find(b);
-    if (ib == vocab_.end()) fail("/model/merges/", i, ": '", b, "' is not in the vocabulary");
+    const int32_t ia = vocab_.find(a);
+    if (ia < 0) fail("/model/merges/", i, ": '", a, "' is not in the vocabulary");
+    const int32_t ib = vocab_.find(b);
+    if (ib < 0) fail("/model/merges/", i, ": '", b, "' is not in the vocabulary");
     joined.assign(a).append(b);
-    auto ij = vocab_.find(joined);
-    if (ij == vocab_.end()) fail("/model/merges/", i, ": the merged token '", joined, "' is not in the vocabulary");
-    merges_.insert(ia->second, ib->second, static_cast<uint32_t>(i), ij->second);
+    const int32_t ij = vocab_.find(joined);
+    if (ij < 0) fail("/model/merges/", i, ": the merged token '", joined, "' is not in the vocabulary");
+    merges_.insert(ia, ib, static_cast<uint32_t>(i), ij);
   }
 }
 
@@ -253,8 +259,8 @@ void Bpe::cache_store(std::string_view word, uint64_t hash, const int32_t* ids, 
 void Bpe::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (config_.ignore_merges) {
-    if (auto it = vocab_.find(ByteLevel::get().encode(word)); it != vocab_.end()) {
-      out.push_back(it->second);
+    if (const int32_t id = vocab_.find(ByteLevel::get().encode(word)); id >= 0) {
+      out.push_back(id);
       return;
     }
   }

@@ -13,8 +13,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include "tokenizer/string_id_map.h"
 
 namespace qg::tok {
 
@@ -44,8 +45,8 @@ class MergeTable {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
   size_t slot(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
-  std::vector<uint64_t> keys_;  // [capacity]
-  std::vector<Entry> values_;   // [capacity]
+  HugeVector<uint64_t> keys_;  // [capacity]
+  HugeVector<Entry> values_;   // [capacity]
   size_t mask_ = 0, size_ = 0;
   int shift_ = 64;
 };
@@ -61,8 +62,10 @@ class Bpe {
   // vocab: byte-level token string -> id. merges: pairs of byte-level strings, in rank
   // order. Throws qg::Error naming "/model/merges/<i>" for a merge whose parts or result
   // are not in the vocabulary (the loader prefixes the file name).
-  Bpe(std::unordered_map<std::string, int32_t> vocab,
+  Bpe(StringIdMap vocab,
       const std::vector<std::pair<std::string, std::string>>& merges, const BpeConfig& config);
+  // Merges already resolved to ids (the fast loader), in rank order.
+  Bpe(StringIdMap vocab, const HugeVector<MergeIds>& merges, const BpeConfig& config);
   ~Bpe();
 
   // Appends the ids of one word (raw bytes; the byte-level mapping is applied here).
@@ -71,7 +74,7 @@ class Bpe {
   // Reference merge loop (heap-based, any length): the fast paths must equal it.
   void encode_word_heap(std::string_view word, std::vector<int32_t>& out) const;
 
-  const std::unordered_map<std::string, int32_t>& vocab() const { return vocab_; }
+  const StringIdMap& vocab() const { return vocab_; }
   const MergeTable& merges() const { return merges_; }
 
  private:
@@ -80,7 +83,7 @@ class Bpe {
   bool cache_lookup(std::string_view word, uint64_t hash, std::vector<int32_t>& out) const;
   void cache_store(std::string_view word, uint64_t hash, const int32_t* ids, size_t n) const;
 
-  std::unordered_map<std::string, int32_t> vocab_;
+  StringIdMap vocab_;
   MergeTable merges_;
   std::array<int32_t, 256> byte_id_{};  // id of each byte's byte-level character, -1 if none
   int32_t unk_id_ = -1;
@@ -97,7 +100,7 @@ class Bpe {
     std::atomic<uint64_t> seq{0};
     std::atomic<uint64_t> data[7];  // [0]: hash, [1..3]: len byte + word, [4..6]: ids
   };
-  std::unique_ptr<CacheSlot[]> cache_;
+  mutable HugeVector<CacheSlot> cache_;  // [kCacheSlots]; mutable: a cache, synchronised per slot
 };
 
 }  // namespace qg::tok

@@ -6,6 +6,12 @@
 // (AddedVocabulary::extract_and_normalize, then pre-tokenizer and model per piece).
 #include "tokenizer/tokenizer.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -15,6 +21,7 @@
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/huge_alloc.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
@@ -37,6 +44,43 @@ std::string read_file(const std::filesystem::path& path) {
   return data;
 }
 
+// Read-only mapping of a whole file: the 11 MB tokenizer.json is parsed in place (a copy
+// into fresh memory costs more than the page-cache mapping on a VM).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(path.string(), ": cannot open: ", std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(path.string(), ": cannot stat: ", std::strerror(err));
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int err = errno;
+        ::close(fd);
+        fail(path.string(), ": cannot map: ", std::strerror(err));
+      }
+      data_ = static_cast<const char*>(p);
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view view() const { return {data_ ? data_ : "", size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -47,8 +91,8 @@ struct Tokenizer::Impl {
   std::unordered_map<std::string, int32_t> added_ids;  // content -> id
   // Per id: token string (id_to_token), decoded bytes, flags. Strings live in one
   // buffer each: [off[id], off[id+1]).
-  std::string tok_buf, dec_buf;
-  std::vector<uint32_t> tok_off, dec_off;  // [n_ids + 1]
+  HugeString tok_buf, dec_buf;
+  HugeVector<uint32_t> tok_off, dec_off;  // [n_ids + 1]
   std::vector<uint8_t> flags;              // [n_ids]
   int32_t eos = -1, pad = -1;
 
@@ -131,16 +175,16 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   auto impl = std::make_unique<Impl>();
   impl->nfc = spec.nfc;
   int32_t n_ids = 0;
-  for (const auto& [tok, id] : spec.vocab) n_ids = std::max(n_ids, id + 1);
+  spec.vocab.for_each([&](std::string_view, int32_t id) { n_ids = std::max(n_ids, id + 1); });
   for (const AddedToken& a : spec.added) n_ids = std::max(n_ids, a.id + 1);
 
   // id -> string: vocab first, added tokens override (as AddedVocabulary::id_to_token).
-  std::vector<std::string_view> strings(static_cast<size_t>(n_ids));
+  HugeVector<std::string_view> strings(static_cast<size_t>(n_ids));
   impl->flags.assign(static_cast<size_t>(n_ids), 0);
-  for (const auto& [tok, id] : spec.vocab) {
+  spec.vocab.for_each([&](std::string_view tok, int32_t id) {
     strings[id] = tok;
     impl->flags[id] |= kValid;
-  }
+  });
   std::vector<std::string> raw_patterns, norm_patterns;
   std::vector<AddedToken> raw_tokens, norm_tokens;
   std::vector<std::string> decode_forms(spec.added.size());
@@ -166,25 +210,33 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   for (const AddedToken& a : spec.added) {
     if (!a.special || a.content.empty()) continue;
     impl->flags[a.id] |= kSpecial;
-    if (auto it = spec.vocab.find(a.content); it != spec.vocab.end()) impl->flags[it->second] |= kSpecial;
+    if (const int32_t v = spec.vocab.find(a.content); v >= 0) impl->flags[v] |= kSpecial;
   }
   impl->raw_matcher = AddedTokenMatcher(std::move(raw_patterns), std::move(raw_tokens));
   impl->norm_matcher = AddedTokenMatcher(std::move(norm_patterns), std::move(norm_tokens));
 
   const ByteLevel& bl = ByteLevel::get();
+  std::string decoded;
   impl->tok_off.reserve(n_ids + 1);
   impl->dec_off.reserve(n_ids + 1);
+  size_t total = 0;
+  for (std::string_view s : strings) total += s.size();
+  impl->tok_buf.reserve(total);
+  impl->dec_buf.reserve(total);
   for (int32_t id = 0; id < n_ids; ++id) {
     impl->tok_off.push_back(static_cast<uint32_t>(impl->tok_buf.size()));
     impl->dec_off.push_back(static_cast<uint32_t>(impl->dec_buf.size()));
     impl->tok_buf.append(strings[id]);
-    bl.decode_token(strings[id], impl->dec_buf);
+    decoded.clear();
+    bl.decode_token(strings[id], decoded);
+    impl->dec_buf.append(decoded);
   }
   impl->tok_off.push_back(static_cast<uint32_t>(impl->tok_buf.size()));
   impl->dec_off.push_back(static_cast<uint32_t>(impl->dec_buf.size()));
 
   try {
-    impl->bpe = std::make_unique<Bpe>(std::move(spec.vocab), spec.merges, spec.bpe);
+    impl->bpe = spec.merge_ids.empty() ? std::make_unique<Bpe>(std::move(spec.vocab), spec.merges, spec.bpe)
+                                       : std::make_unique<Bpe>(std::move(spec.vocab), spec.merge_ids, spec.bpe);
   } catch (const Error& e) {
     fail(label, ": ", e.what());
   }
@@ -204,11 +256,11 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& tokenizer_json) {
-  const std::string json = read_file(tokenizer_json);
+  const MappedFile json(tokenizer_json);
   const std::filesystem::path config = tokenizer_json.parent_path() / "tokenizer_config.json";
   std::string config_json;
   if (std::filesystem::exists(config)) config_json = read_file(config);
-  return from_json(json, config_json, tokenizer_json.string());
+  return from_json(json.view(), config_json, tokenizer_json.string());
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_model_dir(const std::filesystem::path& dir) {
@@ -243,7 +295,7 @@ void Tokenizer::append_token_bytes(int32_t id, std::string& out, bool skip_speci
   if (id < 0 || id >= vocab_size()) return;
   const uint8_t f = impl_->flags[id];
   if (!(f & kValid) || (skip_special_tokens && (f & kSpecial))) return;
-  out.append(impl_->dec_buf, impl_->dec_off[id], impl_->dec_off[id + 1] - impl_->dec_off[id]);
+  out.append(impl_->dec_buf.data() + impl_->dec_off[id], impl_->dec_off[id + 1] - impl_->dec_off[id]);
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
@@ -257,14 +309,13 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
   if (auto it = impl_->added_ids.find(std::string(token)); it != impl_->added_ids.end()) return it->second;
-  const auto& vocab = impl_->bpe->vocab();
-  if (auto it = vocab.find(std::string(token)); it != vocab.end()) return it->second;
+  if (const int32_t id = impl_->bpe->vocab().find(token); id >= 0) return id;
   return std::nullopt;
 }
 
 std::string Tokenizer::id_to_token(int32_t id) const {
   if (id < 0 || id >= vocab_size() || !(impl_->flags[id] & kValid)) fail("token id ", id, " is not in the vocabulary");
-  return impl_->tok_buf.substr(impl_->tok_off[id], impl_->tok_off[id + 1] - impl_->tok_off[id]);
+  return std::string(impl_->tok_buf.data() + impl_->tok_off[id], impl_->tok_off[id + 1] - impl_->tok_off[id]);
 }
 
 int32_t Tokenizer::vocab_size() const { return static_cast<int32_t>(impl_->flags.size()); }

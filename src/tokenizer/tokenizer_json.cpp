@@ -10,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include <limits>
+#include <unordered_map>
 
 #include "base/error.h"
+#include "tokenizer/json_scan.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace qg::tok {
@@ -187,7 +189,7 @@ class Sax final : public nlohmann::json_sax<json> {
 
   bool vocab_id(int64_t v) {
     if (v < 0) return bad("negative token id");
-    spec_.vocab[stack_.back().key] = static_cast<int32_t>(v);  // last duplicate wins
+    spec_.vocab.set(stack_.back().key, static_cast<int32_t>(v));  // last duplicate wins
     return true;
   }
 
@@ -297,13 +299,13 @@ void check_pre_tokenizer(const Ctx& c, const json& root) {
   if (c.boolean(bl, bp, "use_regex", true)) c.fail_at(bp + "/use_regex", "unsupported: true (the GPT-2 regex is not implemented)");
 }
 
-void check_model(const Ctx& c, const json& root, const Sax& sax, TokenizerSpec& spec) {
+void check_model(const Ctx& c, const json& root, bool saw_vocab, bool saw_merges, TokenizerSpec& spec) {
   const json* model = c.field(root, "", "model");
   if (!model) c.fail_at("/model", "missing");
   const std::string type = c.type(*model, "/model");
   if (type != "BPE") c.fail_at("/model/type", "unsupported model type '", type, "' (supported: BPE)");
-  if (!sax.saw_vocab) c.fail_at("/model/vocab", "missing");
-  if (!sax.saw_merges) c.fail_at("/model/merges", "missing");
+  if (!saw_vocab) c.fail_at("/model/vocab", "missing");
+  if (!saw_merges) c.fail_at("/model/merges", "missing");
   if (const json* d = c.field(*model, "/model", "dropout"); d && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0)) {
     c.fail_at("/model/dropout", "unsupported: BPE dropout");
   }
@@ -344,19 +346,42 @@ int32_t parse_id(const Ctx& c, const json& v, const std::string& path) {
 
 }  // namespace
 
-TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& label) {
+TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& label, bool allow_fast) {
   TokenizerSpec spec;
-  Sax sax(spec);
-  if (!json::sax_parse(text.begin(), text.end(), &sax)) fail(label, ": ", sax.error);
+  json root;
+  bool saw_vocab = false, saw_merges = false;
+  // Fast path first; anything it does not accept is re-read by the SAX reader, which
+  // either succeeds (an unusual but valid file) or names the problem.
+  FastTokenizerJson fast;
+  bool done = false;
+  if (allow_fast && scan_tokenizer_json(text, fast)) {
+    try {
+      root = json::parse(fast.rest);
+      spec.vocab = std::move(fast.vocab);
+      spec.merges = std::move(fast.merges);
+      spec.merge_ids = std::move(fast.merge_ids);
+      saw_vocab = fast.has_vocab;
+      saw_merges = fast.has_merges;
+      done = true;
+    } catch (const json::exception&) {
+    }
+  }
+  if (!done) {
+    spec = TokenizerSpec{};
+    Sax sax(spec);
+    if (!json::sax_parse(text.begin(), text.end(), &sax)) fail(label, ": ", sax.error);
+    root = std::move(sax.root);
+    saw_vocab = sax.saw_vocab;
+    saw_merges = sax.saw_merges;
+  }
   const Ctx c{label};
-  const json& root = sax.root;
   if (!root.is_object()) c.fail_at("/", "expected an object");
   for (const char* name : {"truncation", "padding"}) {
     if (const json* v = c.field(root, "", name); v && !v->is_null()) {
       c.fail_at(std::string("/") + name, "unsupported: must be null (ids are never truncated or padded here)");
     }
   }
-  check_model(c, root, sax, spec);
+  check_model(c, root, saw_vocab, saw_merges, spec);
   if (const json* n = c.field(root, "", "normalizer")) check_normalizer(c, *n, "/normalizer", spec);
   check_pre_tokenizer(c, root);
   const json* dec = c.field(root, "", "decoder");
@@ -386,8 +411,8 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
         spec.added[it->second] = std::move(a);  // the later entry's flags win
         continue;
       }
-      if (auto it = spec.vocab.find(a.content); it != spec.vocab.end()) {
-        a.id = it->second;
+      if (const int32_t known = spec.vocab.find(a.content); known >= 0) {
+        a.id = known;
       } else {
         a.id = next_id++;
       }

@@ -8,26 +8,28 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/string_id_map.h"
 
 namespace qg::tok {
 
 struct TokenizerSpec {
-  std::unordered_map<std::string, int32_t> vocab;           // byte-level token -> id
+  StringIdMap vocab;                                        // byte-level token -> id
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
+  HugeVector<MergeIds> merge_ids;  // or, from the fast reader, already resolved
   BpeConfig bpe;
   bool nfc = false;                // normalizer NFC (else none)
   std::vector<AddedToken> added;   // in file order
   std::optional<std::string> eos_token, pad_token;  // from tokenizer_config.json
 };
 
-// label names the file in error messages ("tokenizer.json").
-TokenizerSpec parse_tokenizer_json(std::string_view json, const std::string& label);
+// label names the file in error messages ("tokenizer.json"). allow_fast = false forces
+// the SAX reader (tests compare the two readers).
+TokenizerSpec parse_tokenizer_json(std::string_view json, const std::string& label, bool allow_fast = true);
 
 // Applies tokenizer_config.json: eos_token, pad_token, and added_tokens_decoder (tokens
 // missing from tokenizer.json are added; a conflicting entry is an error).

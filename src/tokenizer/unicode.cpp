@@ -215,6 +215,11 @@ bool is_valid_utf8(std::string_view s) {
   const auto* u = reinterpret_cast<const unsigned char*>(s.data());
   size_t i = 0;
   while (i < s.size()) {
+    if (i + 8 <= s.size()) {  // eight ASCII bytes at a time
+      uint64_t w;
+      std::memcpy(&w, u + i, 8);
+      if (!(w & 0x8080808080808080ull)) { i += 8; continue; }
+    }
     if (u[i] < 0x80) { ++i; continue; }
     const int len = utf8_sequence_length(u + i, s.size() - i);
     if (len <= 0) return false;

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/huge_alloc.h"
+
 namespace qg::tok {
 
 // Bit flags per code point (UnicodeTables::flags).
@@ -40,7 +42,7 @@ class UnicodeTables {
 
  private:
   UnicodeTables();
-  std::vector<uint8_t> flags_;  // [0x110000]
+  HugeVector<uint8_t> flags_;  // [0x110000]
 };
 
 // Decodes one code point of *valid* UTF-8 at s[i] (precondition: s is valid UTF-8).

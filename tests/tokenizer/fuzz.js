@@ -102,6 +102,16 @@ async function main() {
     }
   }
 
+  // 1 MB inputs (deterministic): mixed text, one 1 MB word (the long-word merge path),
+  // a 1 MB CJK letter run, and 1 MB of white space with line breaks.
+  const big = [];
+  let mixed = '';
+  while (mixed.length < 1 << 20) mixed += randomText(r, 20);
+  big.push(mixed, 'a'.repeat(1 << 20), '語'.repeat(350000), ' \t\n \r\n  '.repeat(1 << 17));
+  for (const s of big) {
+    cases.push({ what: ['big', s.length], req: { segments: [[s, 't']] }, expect: await enc(full, s) });
+  }
+
   // Mixed segments: see the file comment.
   async function mixedOracle(segs) {
     const chars = [];   // code points of the joined text

@@ -9,6 +9,7 @@
 #include "test_support.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/tokenizer_json.h"
 
 namespace qg::tok {
 namespace {
@@ -149,6 +150,25 @@ TEST(TokenizerLoader, PairFormMergesEncodeLikeStringForm) {
   for (const char* s : {"Hello world, this is a test of merges!", "Größenwahn 日本語のテキスト <|im_end|>", "   \n\n  code()"}) {
     EXPECT_EQ(converted->encode(s, Origin::kTemplate), original.encode(s, Origin::kTemplate)) << s;
   }
+}
+
+TEST(TokenizerLoader, FastReaderEqualsSaxReader) {
+  const std::string text = test::read_all(test::shared_tokenizer_path());
+  const TokenizerSpec fast = parse_tokenizer_json(text, "tokenizer.json", true);
+  const TokenizerSpec sax = parse_tokenizer_json(text, "tokenizer.json", false);
+  EXPECT_EQ(fast.vocab.size(), sax.vocab.size());
+  size_t differ = 0;
+  sax.vocab.for_each([&](std::string_view tok, int32_t id) { differ += fast.vocab.find(tok) != id; });
+  EXPECT_EQ(differ, 0u);
+  ASSERT_EQ(fast.merge_ids.size(), sax.merges.size());
+  for (size_t i = 0; i < sax.merges.size(); ++i) {
+    const auto& [a, b] = sax.merges[i];
+    const MergeIds expect{sax.vocab.find(a), sax.vocab.find(b), sax.vocab.find(a + b)};
+    ASSERT_EQ(fast.merge_ids[i], expect) << "merge " << i;
+  }
+  EXPECT_EQ(fast.added.size(), sax.added.size());
+  EXPECT_EQ(fast.nfc, sax.nfc);
+  EXPECT_GT(fast.merge_ids.size(), 150000u);
 }
 
 TEST(TokenizerLoader, MissingFileIsAnError) {
