@@ -381,6 +381,8 @@ Value Interp::eval(const Expr& e) {
       Map m;
       for (size_t i = 0; i + 1 < e.items.size(); i += 2) {
         Value k = eval(*e.items[i]);
+        pos_ = e.items[i]->pos;
+        require_hashable(*this, k);
         m.set(std::move(k), eval(*e.items[i + 1]));
       }
       return Value::map(std::move(m));
