@@ -39,6 +39,8 @@ class ChatTemplate {
   ~ChatTemplate();
 
   // messages: a list of maps (role, content, and anything else the template reads).
+  // Thread-safe: concurrent render() calls share only the immutable parsed template.
+  // Throws qg::Error "<template>:<line>:<col>: ..." (raise_exception, undefined misuse...).
   Segments render(const Value& messages, const RenderOptions& opts) const;
   Segments render(const std::vector<Message>& messages, const RenderOptions& opts) const;
 
@@ -46,7 +48,7 @@ class ChatTemplate {
   // transformers passes tokenizer.special_tokens_map. from_model_dir reads them from
   // tokenizer_config.json. Their bytes are template text (kTemplate), so the tokenizer
   // does match them as special tokens; caller data never is.
-  void set_special_tokens(std::map<std::string, Value> tokens);
+  void set_special_tokens(std::map<std::string, Value> tokens);  // not concurrently with render()
   const std::string& source() const;       // the template text (before normalisation)
   const std::string& origin_name() const;  // name used in error messages
 

@@ -269,7 +269,7 @@ Str Value::to_str() const {
 void Value::repr_into(Str& out) const {
   switch (kind_) {
     case Kind::kString: py::repr_string(as_str(), out); return;
-    case Kind::kUndefined: out.append(""); return;
+    case Kind::kUndefined: out.append("Undefined"); return;
     case Kind::kList: {
       const List& l = as_list();
       out.append_char(tuple_ ? '(' : '[');

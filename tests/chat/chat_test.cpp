@@ -71,6 +71,12 @@ TEST(ChatJinja, MatchesPythonJinja2Output) {
       {"\tx\n\t{%+ if 1 %}y{% endif %}", "\tx\n\ty"},
       {"a{% if 1 +%}\nb{%endif%}", "a\nb"},
       {"{{ '\\u00e9\\x41\\101\\d' }}", "éAA\\d"},
+      {"{% macro f(a, b=a ~ '!', c=none) %}{{ a }}{{ b }}{{ c }}{{ kwargs }}{% endmacro %}{{ f(1) }}|{{ f(1, c=3) }}|{{ f(a=2) }}",
+       "11!None{}|11!3{}|22!None{}"},
+      {"{{ 'ßﬁİΣΑΣ ΑΣ. Σ xΣy'|lower }}|{{ 'ßﬁİσ ǆ'|upper }}|{{ 'ßaa ǆb'.title() }}|{{ 'ßx'.capitalize() }}|{{ 'ßi'|title }}",
+       "ßﬁi̇σας ας. σ xσy|SSFIİΣ Ǆ|Ssaa ǅb|Ssx|SSi"},
+      {"{{ 'a%sb%d%%' % ('x', 3) }}|{{ 'plain' % {} }}|{{ 1e20|string|wordcount }}|{{ 3.25 is lower }}|{{ 2.0 is even }}",
+       "axb3%|plain|2|False|True"},
       {"{% set x = 0 %}{% for i in [1,2,3] %}{{ x }}{% set x = i %}{{ x }};{% endfor %}[{{x}}]", "01;02;03;[0]"},
   };
   for (const Case& c : cases) EXPECT_EQ(render(c.src), c.want) << c.src;

@@ -26,12 +26,21 @@ int main() {
     ordered_json out;
     try {
       const ordered_json req = ordered_json::parse(line);
-      const std::string path = req.at("template").get<std::string>();
+      // "template": a file (cached), or "source": the template text itself.
+      const bool inline_src = req.contains("source");
+      const std::string path = inline_src ? "\x01" + req["source"].get<std::string>() : req.at("template").get<std::string>();
+      if (inline_src && templates.size() > 64) templates.clear();  // fuzzed sources are used once
+      if (inline_src && load_errors.size() > 64) load_errors.clear();
       if (!templates.count(path) && !load_errors.count(path)) {
         try {
-          std::ifstream f(path, std::ios::binary);
-          std::string src((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-          templates[path] = qg::chat::ChatTemplate::from_source(std::move(src), path);
+          std::string src;
+          if (inline_src) {
+            src = req["source"].get<std::string>();
+          } else {
+            std::ifstream f(path, std::ios::binary);
+            src.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+          }
+          templates[path] = qg::chat::ChatTemplate::from_source(std::move(src), inline_src ? "inline" : path);
         } catch (const qg::Error& e) {
           load_errors[path] = e.what();
         }

@@ -30,6 +30,12 @@ Value attr_path(Interp& in, Value v, const std::string& path) {
   return v;
 }
 
+Value float_to_int(Interp& in, double d) {
+  if (std::isnan(d) || std::isinf(d)) in.raise("cannot convert float NaN or infinity to integer");
+  if (d >= 9.2233720368547758e18 || d < -9.2233720368547758e18) in.raise("integer overflow: values beyond 64 bits are not supported");
+  return Value::integer(static_cast<int64_t>(d));
+}
+
 // For sort/unique/min/max with case_sensitive=False: strings compare lowered.
 Value sort_key(const Value& v, bool case_sensitive) {
   if (!case_sensitive && v.is_string()) return Value::string(py::change_case(v.as_str(), py::Case::kLower));
@@ -52,6 +58,7 @@ Value join_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
 
 // select/reject/selectattr/rejectattr: `test_at` is where the test name sits in args.
 Value select_filter(Interp& in, const Value& v, Args& a, Kwargs& kw, bool keep_if, bool by_attr) {
+  if (!v.truthy()) return Value::list({});  // jinja2 only iterates a truthy sequence
   std::string attr;
   size_t ti = 0;
   if (by_attr) {
@@ -83,6 +90,7 @@ Value select_filter(Interp& in, const Value& v, Args& a, Kwargs& kw, bool keep_i
 
 Value map_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   List out;
+  if (!v.truthy()) return Value::list({});  // jinja2 only iterates a truthy sequence
   const Value* attr = arg({}, kw, 0, "attribute");
   if (attr) {
     const Value* def = arg({}, kw, 0, "default");
@@ -111,7 +119,10 @@ Value sort_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   std::vector<std::pair<Value, size_t>> keyed;
   for (size_t i = 0; i < items.size(); ++i)
     keyed.emplace_back(sort_key(attr ? attr_path(in, items[i], attr->to_str().bytes) : items[i], cs), i);
+  // jinja2 sorts by one-element key lists, and Python compares lists by == before <,
+  // so equal keys (even two Undefineds) are never ordered.
   std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+    if (x.first.equals(y.first)) return false;
     return rev ? less_than(in, y.first, x.first) : less_than(in, x.first, y.first);
   });
   List out;
@@ -124,7 +135,8 @@ Value indent_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   Str ind = w && w->is_string() ? w->as_str() : Str(std::string(static_cast<size_t>(w ? w->as_int() : 4), ' '));
   const bool first = flag(a, kw, 1, "first");
   const bool blank = flag(a, kw, 2, "blank");
-  Str s = v.to_str();
+  if (!v.is_string()) in.raise(std::string("indent: unsupported operand type(s) for +=: '") + v.type_name() + "' and 'str'");
+  Str s = v.as_str();
   s.append("\n");  // jinja2 appends a newline so splitlines() sees the last line
   Args none;
   Kwargs nokw;
@@ -160,6 +172,27 @@ Value tojson_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   }
   Str out;
   py::json_dumps(v, out, indent, sort_keys, ea && ea->truthy());
+  return Value::string(std::move(out));
+}
+
+// jinja2's do_title: words start after runs of whitespace, '-', '(', '{', '[' or '<';
+// each word is word[0].upper() + word[1:].lower() (unlike Python's str.title()).
+Value title_filter(const Str& s) {
+  Str out;
+  const std::string& b = s.bytes;
+  bool word_start = true;
+  for (size_t i = 0; i < b.size();) {
+    const size_t start = i;
+    const uint32_t cp = py::next_cp(b, i);
+    const bool sep = py::isspace(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+    if (sep) {
+      out.append(s.slice(start, i));
+      word_start = true;
+      continue;
+    }
+    out.append(py::change_case(s.slice(start, i), word_start ? py::Case::kUpper : py::Case::kLower));
+    word_start = false;
+  }
   return Value::string(std::move(out));
 }
 
@@ -200,7 +233,7 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
   if (name == "upper") return Value::string(py::change_case(v.to_str(), py::Case::kUpper));
   if (name == "lower") return Value::string(py::change_case(v.to_str(), py::Case::kLower));
   if (name == "capitalize") return Value::string(py::change_case(v.to_str(), py::Case::kCapitalize));
-  if (name == "title") return Value::string(py::change_case(v.to_str(), py::Case::kTitle));
+  if (name == "title") return title_filter(v.to_str());
   if (name == "replace") {
     const Value* o = arg(a, kw, 0, "old");
     const Value* n = arg(a, kw, 1, "new");
@@ -249,6 +282,7 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     List out, seen;
     for (const Value& item : iterate(in, v)) {
       const Value k = sort_key(attr ? attr_path(in, item, attr->to_str().bytes) : item, cs);
+      require_hashable(in, k);
       if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return s.equals(k); })) continue;
       seen.push_back(k);
       out.push_back(item);
@@ -275,17 +309,20 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     for (const Value& item : iterate(in, v)) acc = binary_op(in, "+", acc, attr ? attr_path(in, item, attr->to_str().bytes) : item);
     return acc;
   }
+  if ((name == "int" || name == "float") && v.is_undefined()) {
+    in.raise(v.undefined_hint().empty() ? "undefined value" : v.undefined_hint());  // float(Undefined) raises
+  }
   if (name == "int") {
     const Value* def = arg(a, kw, 0, "default");
     if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
-    if (v.is_float()) return Value::integer(static_cast<int64_t>(v.as_float()));
+    if (v.is_float()) return float_to_int(in, v.as_float());
     if (v.is_string()) {
       const std::string t = py::strip(v.as_str(), nullptr, true, true).bytes;
       char* end = nullptr;
       const long long x = std::strtoll(t.c_str(), &end, 10);
       if (!t.empty() && end && *end == 0) return Value::integer(x);
       const double d = std::strtod(t.c_str(), &end);
-      if (!t.empty() && end && *end == 0) return Value::integer(static_cast<int64_t>(d));
+      if (!t.empty() && end && *end == 0 && t.find_first_of("xXnN") == std::string::npos) return float_to_int(in, d);
     }
     return def ? *def : Value::integer(0);
   }
@@ -314,7 +351,17 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     return Value::floating(r / scale);
   }
   if (name == "indent") return indent_filter(in, v, a, kw);
-  if (name == "wordcount") return Value::integer(static_cast<int64_t>(py::split(v.to_str(), nullptr, -1, false).size()));
+  if (name == "wordcount") {  // len(re.findall(r"\w+", str(value)))
+    const std::string s = v.to_str().bytes;
+    int64_t n = 0;
+    bool in_word = false;
+    for (size_t i = 0; i < s.size();) {
+      const bool w = py::is_word(py::next_cp(s, i));
+      if (w && !in_word) ++n;
+      in_word = w;
+    }
+    return Value::integer(n);
+  }
   if (name == "escape" || name == "e" || name == "forceescape") return escape(v);
   if (name == "dictsort") {
     if (!v.is_map()) in.raise("dictsort filter needs a mapping");
@@ -371,8 +418,8 @@ bool apply_test(Interp& in, const std::string& n, const Value& v, Args& a, Kwarg
   if (n == "string") return v.is_string();
   if (n == "mapping") return v.kind() == K::kMap;
   if (n == "iterable") return v.is_string() || v.is_list() || v.is_map() || v.is_undefined();
-  if (n == "sequence") return v.is_string() || v.is_list() || v.kind() == K::kMap;
-  if (n == "callable") return v.is_callable();
+  if (n == "sequence") return v.is_string() || v.is_list() || v.kind() == K::kMap || v.is_undefined();
+  if (n == "callable") return v.is_callable() || v.is_undefined();  // Undefined defines __call__
   if (n == "sameas") {
     const Value& o = need();
     if (v.kind() != o.kind()) return false;
@@ -388,18 +435,15 @@ bool apply_test(Interp& in, const std::string& n, const Value& v, Args& a, Kwarg
   if (n == "le" || n == "<=") return compare(in, "<=", v, need());
   if (n == "gt" || n == ">" || n == "greaterthan") return less_than(in, need(), v);
   if (n == "ge" || n == ">=") return compare(in, ">=", v, need());
-  if (n == "odd" || n == "even" || n == "divisibleby") {
-    if (!v.is_int() && !v.is_bool()) in.raise(std::string("test '") + n + "' needs an integer");
-    const int64_t x = v.as_int();
-    if (n == "odd") return x % 2 != 0;
-    if (n == "even") return x % 2 == 0;
-    const int64_t d = need().as_int();
-    if (d == 0) in.raise("integer division or modulo by zero");
-    return x % d == 0;
+  if (n == "odd" || n == "even" || n == "divisibleby") {  // value % 2 == 1 etc., Python semantics
+    const Value d = n == "divisibleby" ? need() : Value::integer(2);
+    const Value r = binary_op(in, "%", v, d);
+    return n == "odd" ? r.equals(Value::integer(1)) : r.equals(Value::integer(0));
   }
-  if (n == "lower" || n == "upper") {
-    const Str s = v.to_str();
-    return py::change_case(s, n == "lower" ? py::Case::kLower : py::Case::kUpper).bytes == s.bytes;
+  if (n == "lower" || n == "upper") {  // str(value).islower() / isupper()
+    Args none;
+    Kwargs nokw;
+    return in.call(method(in, Value::string(v.to_str()), n == "lower" ? "islower" : "isupper"), none, nokw).truthy();
   }
   if (n == "escaped") return false;
   if (n == "filter") {

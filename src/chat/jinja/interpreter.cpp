@@ -200,7 +200,6 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, Str& out) {
 Interp::Flow Interp::exec_for(const Stmt& s, Str& out) {
   pos_ = s.pos;
   const Value seq = eval(*s.expr);
-  if (seq.is_undefined() && !seq.undefined_hint().empty() && false) raise(seq.undefined_hint());
   List items = iterate(*this, seq);
   if (s.cond) {
     // `for x in xs if cond`: the filter sees the loop target, not `loop`.
@@ -263,49 +262,40 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
 Value Interp::make_macro(const Stmt& s) {
   const Stmt* def = &s;
   return Value::callable(s.name, [def](Interp& in, Args& args, Kwargs& kwargs) {
-    Frame f;
-    for (size_t i = 0; i < def->params.size(); ++i) {
-      const auto& [pname, pdef] = def->params[i];
-      Value v;
-      bool found = false;
-      if (i < args.size()) {
-        v = args[i];
-        found = true;
-      } else {
-        for (auto& [k, kv] : kwargs)
-          if (k == pname) {
-            v = kv;
-            found = true;
-          }
-      }
-      if (!found) v = pdef ? in.eval(*pdef) : Value::undefined("parameter '" + pname + "' was not provided");
-      f.emplace_back(pname, std::move(v));
-    }
-    List varargs;
-    for (size_t i = def->params.size(); i < args.size(); ++i) varargs.push_back(args[i]);
-    f.emplace_back("varargs", Value::list(std::move(varargs), true));
-    Map extra;
-    for (auto& [k, kv] : kwargs) {
-      bool is_param = false;
-      for (const auto& p : def->params) is_param |= p.first == k;
-      if (!is_param) extra.set(Value::string(k), kv);
-    }
-    f.emplace_back("kwargs", Value::map(std::move(extra)));
     // A macro sees the template's top-level names and its own parameters, not the
-    // caller's loop variables.
+    // caller's loop variables; a default may refer to the parameters before it.
     std::vector<Frame> saved(std::make_move_iterator(in.frames_.begin() + 1), std::make_move_iterator(in.frames_.end()));
-    in.frames_.resize(1);
-    in.frames_.push_back(std::move(f));
-    Str out;
-    try {
-      in.exec(def->body, out);
-    } catch (...) {
+    auto restore = [&] {
       in.frames_.resize(1);
       for (auto& fr : saved) in.frames_.push_back(std::move(fr));
+    };
+    in.frames_.resize(1);
+    in.frames_.emplace_back();
+    Str out;
+    try {
+      for (size_t i = 0; i < def->params.size(); ++i) {
+        const auto& [pname, pdef] = def->params[i];
+        const Value* v = i < args.size() ? &args[i] : nullptr;
+        for (auto& [k, kv] : kwargs)
+          if (!v && k == pname) v = &kv;
+        in.assign(pname, v ? *v : pdef ? in.eval(*pdef) : Value::undefined("parameter '" + pname + "' was not provided"));
+      }
+      List varargs;
+      for (size_t i = def->params.size(); i < args.size(); ++i) varargs.push_back(args[i]);
+      in.assign("varargs", Value::list(std::move(varargs), true));
+      Map extra;
+      for (auto& [k, kv] : kwargs) {
+        bool is_param = false;
+        for (const auto& p : def->params) is_param |= p.first == k;
+        if (!is_param) extra.set(Value::string(k), kv);
+      }
+      in.assign("kwargs", Value::map(std::move(extra)));
+      in.exec(def->body, out);
+    } catch (...) {
+      restore();
       throw;
     }
-    in.frames_.resize(1);
-    for (auto& fr : saved) in.frames_.push_back(std::move(fr));
+    restore();
     return Value::string(std::move(out));
   });
 }
@@ -381,6 +371,8 @@ Value Interp::eval(const Expr& e) {
       Map m;
       for (size_t i = 0; i + 1 < e.items.size(); i += 2) {
         Value k = eval(*e.items[i]);
+        pos_ = e.items[i]->pos;
+        require_hashable(*this, k);
         m.set(std::move(k), eval(*e.items[i + 1]));
       }
       return Value::map(std::move(m));

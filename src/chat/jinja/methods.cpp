@@ -144,16 +144,14 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
   if (name == "isalpha") return str_is(s, [](uint32_t c) { return c < 0x80 && std::isalpha(static_cast<int>(c)); });
   if (name == "isalnum") return str_is(s, [](uint32_t c) { return c < 0x80 && std::isalnum(static_cast<int>(c)); });
   if (name == "islower" || name == "isupper") {
+    // Python: every cased character has the asked case, and there is at least one.
     const bool up = name == "isupper";
     bool cased = false;
-    for (unsigned char c : s.bytes) {
-      if (std::islower(c)) {
-        if (up) return Value::boolean(false);
-        cased = true;
-      } else if (std::isupper(c)) {
-        if (!up) return Value::boolean(false);
-        cased = true;
-      }
+    for (size_t i = 0; i < s.bytes.size();) {
+      const int k = py::case_kind(py::next_cp(s.bytes, i));
+      if (k == 0) continue;
+      if ((k == 2) != up) return Value::boolean(false);
+      cased = true;
     }
     return Value::boolean(cased);
   }

@@ -15,19 +15,72 @@ namespace qg::chat::jinja {
 
 static std::string tname(const Value& v) { return std::string("'") + v.type_name() + "'"; }
 
+// Python integers are unbounded; ours are 64-bit and refuse to wrap silently.
+static Value checked(Interp& in, int64_t a, int64_t b, char op) {
+  int64_t r;
+  const bool over = op == '+' ? __builtin_add_overflow(a, b, &r) : op == '-' ? __builtin_sub_overflow(a, b, &r) : __builtin_mul_overflow(a, b, &r);
+  if (over) in.raise("integer overflow: values beyond 64 bits are not supported");
+  return Value::integer(r);
+}
+
 static int64_t floordiv(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
 }
 
+// Python's `str % args` for the conversions templates use: %s %r %d %i %%. Without
+// conversions, a mapping or list argument (anything but a str with __getitem__) or an
+// empty tuple is accepted and ignored, as Python does.
+static Str printf_format(Interp& in, const Str& f, const Value& arg) {
+  const std::string& b = f.bytes;
+  std::vector<Value> args;
+  const bool is_tuple = arg.is_tuple();
+  if (is_tuple) args = arg.as_list();
+  else args.push_back(arg);
+  size_t used = 0;
+  bool any_conv = false;
+  Str out;
+  size_t lit = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (b[i] != '%') continue;
+    out.append(f.slice(lit, i));
+    if (i + 1 >= b.size()) in.raise("incomplete format");
+    const char c = b[++i];
+    lit = i + 1;
+    if (c == '%') {
+      out.append("%");
+      continue;
+    }
+    if (c != 's' && c != 'r' && c != 'd' && c != 'i') in.raise(std::string("unsupported format character '") + c + "'");
+    any_conv = true;
+    if (used >= args.size()) in.raise("not enough arguments for format string");
+    const Value& v = args[used++];
+    if (c == 's') {
+      out.append(v.to_str());
+    } else if (c == 'r') {
+      v.repr_into(out);
+    } else {
+      if (!v.is_number()) in.raise(std::string("%") + c + " format: a real number is required, not " + v.type_name());
+      out.append(std::to_string(v.is_float() ? static_cast<int64_t>(v.as_float()) : v.as_int()), v.scalar_origin());
+    }
+  }
+  out.append(f.slice(lit, b.size()));
+  const bool mapping_like = !is_tuple && (arg.is_map() || arg.is_list() || arg.is_undefined());
+  if (used < args.size() && !(mapping_like && !any_conv) && !(is_tuple && args.empty()))
+    in.raise("not all arguments converted during string formatting");
+  return out;
+}
+
 Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b) {
+  // str.__mod__ accepts any right operand (an Undefined acts as a mapping there).
+  if (op == "%" && a.is_string()) return Value::string(printf_format(in, a.as_str(), b));
   if (a.is_undefined()) undefined_error(in, a);
   if (b.is_undefined()) undefined_error(in, b);
   const bool nums = a.is_number() && b.is_number();
   const bool flt = a.is_float() || b.is_float();
   if (op == "+") {
-    if (nums) return flt ? Value::floating(a.as_float() + b.as_float()) : Value::integer(a.as_int() + b.as_int());
+    if (nums) return flt ? Value::floating(a.as_float() + b.as_float()) : checked(in, a.as_int(), b.as_int(), '+');
     if (a.is_string() && b.is_string()) {
       Str s = a.as_str();
       s.append(b.as_str());
@@ -40,9 +93,9 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
     }
     if (a.is_string()) in.raise(std::string("can only concatenate str (not \"") + b.type_name() + "\") to str");
   } else if (op == "-") {
-    if (nums) return flt ? Value::floating(a.as_float() - b.as_float()) : Value::integer(a.as_int() - b.as_int());
+    if (nums) return flt ? Value::floating(a.as_float() - b.as_float()) : checked(in, a.as_int(), b.as_int(), '-');
   } else if (op == "*") {
-    if (nums) return flt ? Value::floating(a.as_float() * b.as_float()) : Value::integer(a.as_int() * b.as_int());
+    if (nums) return flt ? Value::floating(a.as_float() * b.as_float()) : checked(in, a.as_int(), b.as_int(), '*');
     const Value* seq = a.is_string() || a.is_list() ? &a : b.is_string() || b.is_list() ? &b : nullptr;
     const Value* cnt = seq == &a ? &b : &a;
     if (seq && (cnt->is_int() || cnt->is_bool())) {
@@ -77,13 +130,13 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
       }
       return Value::integer(a.as_int() - floordiv(a.as_int(), b.as_int()) * b.as_int());
     }
-    if (a.is_string()) in.raise("printf-style '%' string formatting is not supported");
+    if (a.is_string()) return Value::string(printf_format(in, a.as_str(), b));
   } else if (op == "**") {
     if (nums) {
       if (!flt && b.as_int() >= 0) {
-        int64_t r = 1;
-        for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
-        return Value::integer(r);
+        Value r = Value::integer(1);
+        for (int64_t i = 0; i < b.as_int(); ++i) r = checked(in, r.as_int(), a.as_int(), '*');
+        return r;
       }
       return Value::floating(std::pow(a.as_float(), b.as_float()));
     }
@@ -115,9 +168,16 @@ bool compare(Interp& in, std::string_view op, const Value& a, const Value& b) {
   if (op == "!=") return !a.equals(b);
   if (op == "<") return less_than(in, a, b);
   if (op == ">") return less_than(in, b, a);
-  if (op == "<=") return a.equals(b) || less_than(in, a, b);
-  if (op == ">=") return a.equals(b) || less_than(in, b, a);
+  // Python: `{} <= {}` raises even though the dicts are equal, so order first.
+  if (op == "<=") return !less_than(in, b, a) && (a.equals(b) || less_than(in, a, b));
+  if (op == ">=") return !less_than(in, a, b) && (a.equals(b) || less_than(in, b, a));
   in.raise("unknown comparison operator " + std::string(op));
+}
+
+void require_hashable(Interp& in, const Value& v) {
+  if (v.is_map() || (v.is_list() && !v.is_tuple())) in.raise(std::string("unhashable type: '") + v.type_name() + "'");
+  if (v.is_tuple())
+    for (const Value& x : v.as_list()) require_hashable(in, x);
 }
 
 bool contains(Interp& in, const Value& c, const Value& item) {
@@ -130,7 +190,9 @@ bool contains(Interp& in, const Value& c, const Value& item) {
       for (const Value& v : c.as_list())
         if (v.equals(item)) return true;
       return false;
-    case Value::Kind::kMap: return c.as_map().find(item) != nullptr;
+    case Value::Kind::kMap:
+      require_hashable(in, item);
+      return c.as_map().find(item) != nullptr;
     default: in.raise(std::string("argument of type ") + tname(c) + " is not iterable");
   }
 }
@@ -236,6 +298,9 @@ Value slice(Interp& in, const Value& obj, const Value& start, const Value& stop,
     for (int64_t i = b; s > 0 ? i < e : i > e; i += s) out.append(str.slice(at(i), at(i + 1)));
     return Value::string(std::move(out));
   }
+  // jinja2 compiles a slice to a plain Python subscript (not environment.getitem), so
+  // the TypeError propagates.
+  if (obj.is_map()) in.raise("unhashable type: 'slice'");
   in.raise(tname(obj) + " object is not subscriptable");
 }
 

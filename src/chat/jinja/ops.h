@@ -16,6 +16,8 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
 bool less_than(Interp& in, const Value& a, const Value& b);
 bool compare(Interp& in, std::string_view op, const Value& a, const Value& b);
 bool contains(Interp& in, const Value& container, const Value& item);
+// Python's TypeError for dict keys / set members that are lists or dicts.
+void require_hashable(Interp& in, const Value& v);
 
 // obj.name: Python attribute (bound methods of str/dict/list), then obj["name"].
 Value get_attr(Interp& in, const Value& obj, const std::string& name);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 
@@ -79,6 +80,25 @@ bool isprintable(uint32_t cp) {
       return false;
     default:
       return true;
+  }
+}
+
+bool is_word(uint32_t cp) {
+  if (cp < 0x80) return cp == '_' || std::isalnum(static_cast<int>(cp));
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int case_kind(uint32_t cp) {
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LL: return 1;
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LT: return 2;
+    default: return 0;
   }
 }
 
@@ -283,27 +303,98 @@ Str replace(const Str& s, const Str& old, const Str& with, int64_t count) {
   return out;
 }
 
+namespace {
+
+struct CaseEntry {
+  uint32_t cp;
+  uint32_t to[3];
+};
+#include "chat/jinja/special_casing.inc"
+
+template <size_t N>
+const CaseEntry* find_special(const CaseEntry (&table)[N], uint32_t cp) {
+  const CaseEntry* it = std::lower_bound(table, table + N, cp, [](const CaseEntry& e, uint32_t v) { return e.cp < v; });
+  return it != table + N && it->cp == cp ? it : nullptr;
+}
+
+bool cased(uint32_t cp) { return case_kind(cp) != 0; }
+
+// Unicode Case_Ignorable, approximately: marks, format characters, modifiers and the
+// word-internal punctuation of Word_Break MidLetter/MidNumLet/Single_Quote.
+bool case_ignorable(uint32_t cp) {
+  switch (cp) {
+    case '\'': case '.': case ':': case '^': case '`': case 0xad: case 0xb7: case 0x387: case 0x5f4: case 0x2018:
+    case 0x2019: case 0x2024: case 0x2027: case 0xfe13: case 0xfe52: case 0xfe55: case 0xff07: case 0xff0e: case 0xff1a:
+      return true;
+    default: break;
+  }
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_SK:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// CPython's final-sigma rule for str.lower(): capital sigma at the end of a word
+// (a cased letter before it, none after it, skipping case-ignorables) becomes 'ς'.
+bool final_sigma(const std::vector<uint32_t>& cps, size_t i) {
+  size_t j = i;
+  bool before = false;
+  while (j > 0) {
+    const uint32_t c = cps[--j];
+    if (case_ignorable(c)) continue;
+    before = cased(c);
+    break;
+  }
+  if (!before) return false;
+  for (size_t k = i + 1; k < cps.size(); ++k) {
+    if (case_ignorable(cps[k])) continue;
+    return !cased(cps[k]);
+  }
+  return true;
+}
+
+void append_mapped(std::string& out, uint32_t cp, Case c) {
+  const CaseEntry* e = c == Case::kUpper ? find_special(kUpperSpecial, cp)
+                       : c == Case::kLower ? find_special(kLowerSpecial, cp)
+                                           : find_special(kTitleSpecial, cp);
+  if (e) {
+    for (uint32_t x : e->to)
+      if (x) append_utf8(out, x);
+    return;
+  }
+  const auto v = static_cast<utf8proc_int32_t>(cp);
+  const utf8proc_int32_t m = c == Case::kUpper ? utf8proc_toupper(v) : c == Case::kLower ? utf8proc_tolower(v) : utf8proc_totitle(v);
+  append_utf8(out, static_cast<uint32_t>(m));
+}
+
+}  // namespace
+
 Str change_case(const Str& s, Case c) {
-  Str out;
   const std::string& b = s.bytes;
-  bool prev_cased = false;  // title(): was the previous character cased?
-  bool first = true;
+  std::vector<uint32_t> cps;
+  std::vector<size_t> starts;
   for (size_t i = 0; i < b.size();) {
-    const Origin o = s.origin_at(i);
-    const auto cp = static_cast<utf8proc_int32_t>(next_cp(b, i));
-    utf8proc_int32_t m = cp;
-    switch (c) {
-      case Case::kUpper: m = utf8proc_toupper(cp); break;
-      case Case::kLower: m = utf8proc_tolower(cp); break;
-      case Case::kCapitalize: m = first ? utf8proc_totitle(cp) : utf8proc_tolower(cp); break;
-      case Case::kTitle: m = prev_cased ? utf8proc_tolower(cp) : utf8proc_totitle(cp); break;
-    }
-    const auto cat = utf8proc_category(cp);
-    prev_cased = cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
-    first = false;
-    std::string enc;
-    append_utf8(enc, static_cast<uint32_t>(m));
-    out.append(enc, o);
+    starts.push_back(i);
+    cps.push_back(next_cp(b, i));
+  }
+  starts.push_back(b.size());
+  Str out;
+  bool prev_cased = false;  // title(): was the previous character cased?
+  std::string enc;
+  for (size_t k = 0; k < cps.size(); ++k) {
+    const uint32_t cp = cps[k];
+    Case want = c;
+    if (c == Case::kCapitalize) want = k == 0 ? Case::kTitle : Case::kLower;
+    if (c == Case::kTitle) want = prev_cased ? Case::kLower : Case::kTitle;
+    prev_cased = cased(cp);
+    enc.clear();
+    if (want == Case::kLower && cp == 0x3a3) append_utf8(enc, final_sigma(cps, k) ? 0x3c2 : 0x3c3);
+    else append_mapped(enc, cp, want);
+    // A byte of the result is content when the character it came from was.
+    out.append(enc, s.origin_at(starts[k]));
   }
   return out;
 }

@@ -29,6 +29,8 @@ inline bool is_ascii(std::string_view s) {
 
 bool isspace(uint32_t cp);      // str.isspace() for one code point
 bool isprintable(uint32_t cp);  // str.isprintable() for one code point
+bool is_word(uint32_t cp);
+int case_kind(uint32_t cp);     // 0 uncased, 1 lowercase, 2 uppercase or titlecase      // matches the regex \w (str.isalnum() or '_')
 
 std::string float_repr(double d);  // repr(float): '1.0', '1e+20', '0.1', 'inf', 'nan'
 void repr_string(const Str& s, Str& out);  // repr(str) with Python's quote choice and escapes
