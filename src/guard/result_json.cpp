@@ -11,9 +11,8 @@ namespace {
 
 using nlohmann::ordered_json;
 
-// Probabilities are rounded to 6 decimals in JSON: enough to compare, short to read.
-double round6(double p) { return static_cast<double>(static_cast<int64_t>(p * 1e6 + 0.5)) / 1e6; }
-
+// Probabilities are written unrounded (shortest round-trip form): on a random or
+// very confident model the full-vocabulary values can be far below 1e-6.
 ordered_json probs_json(const Result& r) {
   ordered_json out = ordered_json::object();
   const Probabilities& p = r.probs;
@@ -21,8 +20,8 @@ ordered_json probs_json(const Result& r) {
     ordered_json full, renorm;
     for (int i = 0; i < kNumSafety; ++i) {
       const std::string name(safety_name(static_cast<Safety>(i)));
-      full[name] = round6(p.safety[i]);
-      renorm[name] = round6(p.safety_renorm[i]);
+      full[name] = p.safety[i];
+      renorm[name] = p.safety_renorm[i];
     }
     out["safety"] = full;
     out["safety_renorm"] = renorm;
@@ -31,11 +30,11 @@ ordered_json probs_json(const Result& r) {
     ordered_json full, renorm;
     for (Category c : categories_for(r.mode)) {
       const std::string name(category_name(c));
-      full[name] = round6(p.category[static_cast<int>(c)]);
-      renorm[name] = round6(p.category_renorm[static_cast<int>(c)]);
+      full[name] = p.category[static_cast<int>(c)];
+      renorm[name] = p.category_renorm[static_cast<int>(c)];
     }
-    full["None"] = round6(p.category[kNoneIndex]);
-    renorm["None"] = round6(p.category_renorm[kNoneIndex]);
+    full["None"] = p.category[kNoneIndex];
+    renorm["None"] = p.category_renorm[kNoneIndex];
     out["categories"] = full;
     out["categories_renorm"] = renorm;
   }
@@ -43,8 +42,8 @@ ordered_json probs_json(const Result& r) {
     ordered_json full, renorm;
     for (int i = 0; i < kNumRefusal; ++i) {
       const std::string name(refusal_name(static_cast<Refusal>(i)));
-      full[name] = round6(p.refusal[i]);
-      renorm[name] = round6(p.refusal_renorm[i]);
+      full[name] = p.refusal[i];
+      renorm[name] = p.refusal_renorm[i];
     }
     out["refusal"] = full;
     out["refusal_renorm"] = renorm;

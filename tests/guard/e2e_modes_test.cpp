@@ -154,7 +154,8 @@ TEST(GuardModes, BatchEqualsOneByOne) {
   std::ostringstream out2;
   opt.strict_input = true;
   EXPECT_THROW(run_batch(*clf, in2, out2, opt, [](const std::string&) {}, [](int64_t) {}), Error);
-  EXPECT_EQ(std::count(out2.str().begin(), out2.str().end(), '\n'), 3);
+  const std::string written = out2.str();
+  EXPECT_EQ(std::count(written.begin(), written.end(), '\n'), 3);
 }
 
 TEST(GuardModes, LongInput) {

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Reference moderation pipeline for the guard's end-to-end tests (the oracle chain).
 
-  reference_classify.py --model DIR [--model DIR2 ...] --out golden.json
+  reference_classify.py --model DIR[:N] [--model DIR2[:N] ...] --out golden.json
+
+(:N limits a model to the first N conversations, to keep the test time down.)
 
 For every test conversation and every model it writes what an independent
 implementation computes:
@@ -65,13 +67,13 @@ def test_conversations(shared):
     import csv
     with open(os.path.join(ds, "xstest_prompts.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    convs += [(f"xstest-{r['id']}", [u(r["prompt"])]) for r in rows[:4] + rows[300:304]]
+    convs += [(f"xstest-{r['id']}", [u(r["prompt"])]) for r in rows[:4] + rows[300:302]]
     with open(os.path.join(ds, "simple_safety_tests.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    convs += [(r["id"], [u(r["prompts_final"])]) for r in rows[:3]]
+    convs += [(r["id"], [u(r["prompts_final"])]) for r in rows[:2]]
     with open(os.path.join(ds, "xstest_v2_completions_mistralinstruct.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    convs += [(r["id"], [u(r["prompt"]), a(r["completion"])]) for r in rows[:2] + rows[400:402]]
+    convs += [(r["id"], [u(r["prompt"]), a(r["completion"])]) for r in rows[:1] + rows[400:401]]
     seen = set()
     with open(os.path.join(ds, "rtp-lx-sample.jsonl")) as f:
         for line in f:
@@ -196,14 +198,17 @@ def parse_official(text, response_mode):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", action="append", required=True, help="checkpoint folder (repeatable)")
+    ap.add_argument("--model", action="append", required=True,
+                    help="checkpoint folder, optionally :N for the first N conversations (repeatable)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--shared", default=os.path.join(REPO, "..", "shared", "qwen3guard"))
     args = ap.parse_args()
 
-    convs = test_conversations(args.shared)
+    all_convs = test_conversations(args.shared)
     golden = {"models": []}
-    for model_dir in args.model:
+    for spec in args.model:
+        model_dir, _, limit = spec.partition(":")
+        convs = all_convs[:int(limit)] if limit else all_convs
         template, cfg = load_template(model_dir)
         tok_json = os.path.join(model_dir, "tokenizer.json")
         pieces = ["Safety:", "\nCategories:", ",", "\nRefusal:"] + [" " + n for n in SAFETY + CATEGORIES + REFUSAL]
