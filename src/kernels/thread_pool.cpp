@@ -4,11 +4,12 @@
 // only calls notify when sleepers_ > 0 (both sides use seq_cst, so at least one of
 // them sees the other). The same pattern, mirrored, wakes a sleeping caller.
 //
-// The partition is static (slice t is always the t-th contiguous part of the range),
-// but slices are claimed, not assigned: every participant, the caller included, takes
-// the next unclaimed slice until none is left. On an idle machine each thread gets
-// one slice as usual; on a loaded one (CI, other processes) a worker that the OS has
-// not scheduled yet no longer holds the whole call back: the caller runs its slice.
+// The partition is static (slice s is always the s-th contiguous part of the range,
+// a few slices per thread), but slices are claimed, not assigned: every participant,
+// the caller included, takes the next unclaimed slice until none is left. On an idle
+// machine the threads share the slices evenly; on a loaded one (CI, other processes)
+// a worker that the OS has not scheduled, or has preempted, holds back at most the
+// slice it is running, not the whole call.
 #include "kernels/thread_pool.h"
 
 #include <chrono>
@@ -49,10 +50,11 @@ bool spin_until(Pred pred) {
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
+  // 4 slices per thread must fit the 16-bit slice fields of state_.
   QG_CHECK(n_threads >= 1 && n_threads <= 1024, "thread count ", n_threads);
   scratch_.resize(n_threads);
   workers_.reserve(n_threads - 1);
-  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this] { worker_main(); });
+  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -71,9 +73,9 @@ float* ThreadPool::thread_scratch(int t, size_t n_floats) {
   return buf.data() + skip;
 }
 
-void ThreadPool::run_slice(int thread) {
-  int64_t b = slice_begin(job_n_, thread, job_slices_);
-  int64_t e = slice_begin(job_n_, thread + 1, job_slices_);
+void ThreadPool::run_slice(int slice, int thread) {
+  int64_t b = slice_begin(job_n_, slice, job_slices_);
+  int64_t e = slice_begin(job_n_, slice + 1, job_slices_);
   if (b >= e) return;
   try {
     job_fn_(job_ctx_, b, e, thread);
@@ -85,7 +87,7 @@ void ThreadPool::run_slice(int thread) {
 // state_ packs (job generation << 32) | (slice count << 16) | next unclaimed slice, so
 // a claim checks the count of the same job it claims from: a stale worker that still
 // holds the previous job's state can neither run a slice of it nor miscount the next.
-void ThreadPool::run_claimed_slices() {
+void ThreadPool::run_claimed_slices(int thread) {
   uint64_t st = state_.load(std::memory_order_acquire);
   for (;;) {
     const uint32_t slice = static_cast<uint32_t>(st & 0xffff);
@@ -97,7 +99,7 @@ void ThreadPool::run_claimed_slices() {
     }
     // The claim succeeded, so the job of this generation cannot finish (and its
     // parameters cannot be replaced) before this slice is done.
-    run_slice(static_cast<int>(slice));
+    run_slice(static_cast<int>(slice), thread);
     if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == static_cast<int32_t>(n_slices) &&
         caller_waiting_.load(std::memory_order_seq_cst)) {
       done_.notify_one();
@@ -106,7 +108,7 @@ void ThreadPool::run_claimed_slices() {
   }
 }
 
-void ThreadPool::worker_main() {
+void ThreadPool::worker_main(int thread) {
   uint32_t seen = 0;
   for (;;) {
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
@@ -116,7 +118,7 @@ void ThreadPool::worker_main() {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
-    run_claimed_slices();
+    run_claimed_slices(thread);
   }
 }
 
@@ -148,7 +150,7 @@ void ThreadPool::run(int64_t n_tasks, int n_slices, RangeFn fn, void* ctx) {
   generation_.fetch_add(1, std::memory_order_seq_cst);  // wakes spinning workers
   if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
 
-  run_claimed_slices();  // the caller works too, and takes over slices nobody started
+  run_claimed_slices(0);  // the caller works too, and takes over slices nobody started
 
   const auto all_done = [&] { return done_.load(std::memory_order_acquire) == n_slices; };
   if (!spin_until(all_done)) {

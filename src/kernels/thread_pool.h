@@ -45,27 +45,35 @@ class ThreadPool {
         grain);
   }
 
-  // Splits [0, n_tasks) into S = min(n_threads(), n_tasks / grain) (at least 1)
-  // contiguous slices and calls fn(begin, end, slice) once per non-empty slice, slice in
-  // [0, S). Each slice runs on one thread (normally slice t on participant t; a late
-  // worker's slice may be run by another), so `slice` can index per-slice scratch
-  // without locks.
+  // Splits [0, n_tasks) into S = min(kSlicesPerThread · n_threads(), n_tasks / grain)
+  // (at least 1) contiguous slices and calls fn(begin, end, thread) once per non-empty
+  // slice. `thread` in [0, n_threads()) names the participant running the slice (0 is
+  // the caller); no two slices run on the same participant at once, so it can index
+  // per-thread scratch without locks.
   template <class F>
   void parallel_ranges(int64_t n_tasks, F&& fn, int64_t grain = 1) {
     using Fn = std::remove_reference_t<F>;
     const int64_t by_grain = grain > 1 ? n_tasks / grain : n_tasks;
-    const int n_slices = static_cast<int>(std::clamp<int64_t>(by_grain, 1, n_threads_));
+    const int n_slices =
+        n_threads_ == 1
+            ? 1
+            : static_cast<int>(std::clamp<int64_t>(by_grain, 1, kSlicesPerThread * n_threads_));
     run(
         n_tasks, n_slices,
         [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
-  // A 64-byte-aligned buffer of at least n_floats floats that belongs to slice t of
-  // this pool (contents are not kept when it grows). For kernels that need per-thread
-  // working memory whose size the caller cannot know (e.g. a repacked K/V head). Call it
-  // only with your own `slice` inside a parallel_ranges call. It grows to the largest
-  // size asked for and is then reused, so steady-state calls allocate nothing.
+  // Slices per thread: more than one, so that when the OS deschedules a worker in the
+  // middle of a call (a loaded machine), only a small slice waits for it while the
+  // others are claimed by whoever runs.
+  static constexpr int kSlicesPerThread = 4;
+
+  // A 64-byte-aligned buffer of at least n_floats floats that belongs to participant t
+  // of this pool (contents are not kept when it grows). For kernels that need
+  // per-thread working memory whose size the caller cannot know (e.g. a repacked K/V
+  // head). Call it only with your own `thread` inside a parallel_ranges call. It grows to the
+  // largest size asked for and is then reused, so steady-state calls allocate nothing.
   float* thread_scratch(int t, size_t n_floats);
 
   // Where slice t of n_slices starts in [0, n_tasks).
@@ -76,9 +84,10 @@ class ThreadPool {
  private:
   using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end, int thread);
   void run(int64_t n_tasks, int n_slices, RangeFn fn, void* ctx);
-  void worker_main();
-  void run_claimed_slices();  // claims and runs slices of the current job until none is left
-  void run_slice(int slice);
+  void worker_main(int thread);
+  void run_claimed_slices(
+      int thread);  // claims and runs slices of the current job until none is left
+  void run_slice(int slice, int thread);
 
   int n_threads_;
   std::vector<std::thread> workers_;

@@ -33,23 +33,26 @@ TEST(ThreadPool, EveryTaskRunsExactlyOnce) {
   }
 }
 
-TEST(ThreadPool, RangesAreContiguousSlicesWithDistinctThreads) {
+TEST(ThreadPool, RangesAreContiguousSlicesOnDistinctParticipants) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
-    const int64_t n = 10;
-    std::vector<int> owner(n, -1);
-    std::atomic<int> calls{0};
-    pool.parallel_ranges(n, [&](int64_t b, int64_t e, int t) {
-      calls.fetch_add(1);
-      for (int64_t i = b; i < e; ++i) owner[i] = t;
-    });
-    EXPECT_EQ(calls.load(), threads);
-    for (int64_t i = 0; i < n; ++i) {
-      ASSERT_GE(owner[i], 0);
-      ASSERT_LT(owner[i], threads);
-      if (i > 0) {
-        ASSERT_LE(owner[i - 1], owner[i]) << "slices must be in thread order";
-      }
+    for (int64_t n : {1, 2, 10, 100}) {
+      std::vector<int> hits(n, 0);
+      std::vector<std::atomic<int>> running(threads);
+      std::atomic<int> calls{0}, overlap{0};
+      pool.parallel_ranges(n, [&](int64_t b, int64_t e, int t) {
+        calls.fetch_add(1);
+        ASSERT_GE(t, 0);
+        ASSERT_LT(t, threads);
+        if (running[t].fetch_add(1) != 0) overlap.fetch_add(1);  // two slices on one `t`
+        ASSERT_LT(b, e) << "empty slices are skipped";
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+        running[t].fetch_sub(1);
+      });
+      const int64_t max_slices = threads == 1 ? 1 : ThreadPool::kSlicesPerThread * threads;
+      EXPECT_EQ(calls.load(), std::min(n, max_slices)) << threads << "t n=" << n;
+      EXPECT_EQ(overlap.load(), 0) << "a participant index must never run two slices at once";
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << i;
     }
   }
 }
@@ -76,14 +79,11 @@ TEST(ThreadPool, EachSliceRunsOnceRightAfterStartup) {
   // run exactly once, and the pool must shut down cleanly straight after.
   for (int round = 0; round < 50; ++round) {
     ThreadPool pool(2);
-    std::atomic<int> ran{0};
-    std::vector<int> slice_runs(2, 0);
-    pool.parallel_ranges(2, [&](int64_t, int64_t, int slice) {
-      slice_runs[slice]++;
-      ran.fetch_add(1);
+    std::vector<std::atomic<int>> runs(8);
+    pool.parallel_ranges(8, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) runs[i].fetch_add(1);
     });
-    EXPECT_EQ(ran.load(), 2);
-    EXPECT_EQ(slice_runs, std::vector<int>({1, 1}));
+    for (auto& r : runs) EXPECT_EQ(r.load(), 1);
   }
 }
 
@@ -122,8 +122,13 @@ TEST(ThreadPool, GrainLimitsTheNumberOfSlices) {
     int slice;
     std::thread::id thread;
   };
-  for (auto [n, grain, want_slices] :
-       {std::tuple{10, 100, 1}, {10, 5, 2}, {10, 4, 2}, {10, 3, 3}, {10, 1, 3}, {2, 1, 2}}) {
+  for (auto [n, grain, want_slices] : {std::tuple{10, 100, 1},
+                                       {10, 5, 2},
+                                       {10, 4, 2},
+                                       {10, 3, 3},
+                                       {10, 1, 10},
+                                       {100, 1, 12},
+                                       {2, 1, 2}}) {
     std::vector<Call> calls;
     std::mutex mu;
     pool.parallel_ranges(
@@ -139,7 +144,7 @@ TEST(ThreadPool, GrainLimitsTheNumberOfSlices) {
     EXPECT_EQ(covered, n);
     if (want_slices == 1) {
       EXPECT_EQ(calls[0].thread, std::this_thread::get_id()) << "one slice runs inline";
-      EXPECT_EQ(calls[0].slice, 0);
+      EXPECT_EQ(calls[0].slice, 0) << "the caller is participant 0";
     }
   }
 }
