@@ -68,7 +68,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr,
                  "load %.3f s; prefill %zu tokens %.3f s (%.1f tok/s); decode %zu tokens %.3f s (%.1f tok/s); "
                  "%d threads, %s; peak RSS %.1f MB\n",
-                 load_s, ids.size() - 1, pre_s, (ids.size() - 1) / pre_s, out.size(), dec_s, out.size() / dec_s,
+                 load_s, ids.size() - 1, pre_s, pre_s > 0 ? (ids.size() - 1) / pre_s : 0.0, out.size(), dec_s,
+                 out.size() / dec_s,
                  ctx.n_threads(), std::string(kernels::isa_name(ctx.isa())).c_str(), ru.ru_maxrss / 1024.0);
   }
   return kExitOk;

@@ -46,9 +46,13 @@ Qwen3Model::Qwen3Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Qwen3Model::~Qwen3Model() = default;
 
 std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir) {
+  return load(dir, weights::load_mode_from_env_or(weights::LoadMode::kMap));
+}
+
+std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, weights::LoadMode mode) {
   if (!std::filesystem::is_directory(dir)) fail(dir.string(), ": not a checkpoint folder");
   Qwen3Config cfg = Qwen3Config::load(dir);
-  auto impl = std::unique_ptr<Impl>(new Impl{cfg, weights::TensorStore::open(dir), {}, {}, {}, {}, {}});
+  auto impl = std::unique_ptr<Impl>(new Impl{cfg, weights::TensorStore::open(dir, mode), {}, {}, {}, {}, {}});
   impl->w = Qwen3Weights::bind(impl->store, impl->cfg);
   impl->stop_ids = weights::load_stop_token_ids(dir, impl->cfg);
   const int64_t d = cfg.head_dim;
@@ -57,7 +61,7 @@ std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir) {
     impl->inv_freq[j] = static_cast<float>(std::pow(cfg.rope_theta, -2.0 * static_cast<double>(j) / d));
   }
   // Start paging the weights in while the caller sets up; never changes results.
-  impl->store.advise(weights::Access::kWillNeed);
+  if (mode == weights::LoadMode::kMap) impl->store.advise(weights::Access::kWillNeed);
   return std::unique_ptr<Qwen3Model>(new Qwen3Model(std::move(impl)));
 }
 

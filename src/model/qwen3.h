@@ -15,6 +15,7 @@
 
 #include "kernels/kernels.h"
 #include "model/config.h"
+#include "weights/mapped_file.h"
 
 namespace qg::model {
 
@@ -63,7 +64,9 @@ class Qwen3Model {
  public:
   // Loads config.json + safetensors (single or sharded) from a checkpoint folder.
   // Throws qg::Error naming the file/tensor on any problem.
+  // The weights are mmapped, or read into memory when QG_LOAD_MODE=read (weights::LoadMode).
   static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir);
+  static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir, weights::LoadMode mode);
   ~Qwen3Model();
 
   const Qwen3Config& config() const;

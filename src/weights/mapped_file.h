@@ -20,11 +20,27 @@ enum class Access : uint8_t {
   kWillNeed,    // start reading the whole file in the background now
 };
 
+// How the bytes get into memory.
+enum class LoadMode : uint8_t {
+  // mmap the file: instant, pages shared with the page cache, nothing copied. The default.
+  kMap,
+  // Read the file into private anonymous memory (transparent huge pages requested).
+  // Costs a full read at load, but on some virtual machines streaming page-cache
+  // pages is several times slower than streaming anonymous memory, which is what
+  // decoding does with every weight for every token (docs/model.md, "Load modes").
+  // RSS is the same (the page-cache pages are not mapped into the process).
+  kRead,
+};
+
+// QG_LOAD_MODE=map|read from the environment, else `fallback`; throws on other values.
+LoadMode load_mode_from_env_or(LoadMode fallback);
+
 class MappedFile {
  public:
-  // Maps the whole file read-only. Throws qg::Error naming the file on any failure.
-  // An empty file is valid and maps to size() == 0, data() == nullptr.
-  explicit MappedFile(const std::filesystem::path& path);
+  // Maps (or reads, see LoadMode) the whole file, read-only afterwards. Throws
+  // qg::Error naming the file on any failure. An empty file is valid: size() == 0,
+  // data() == nullptr.
+  explicit MappedFile(const std::filesystem::path& path, LoadMode mode = LoadMode::kMap);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -47,6 +63,7 @@ class MappedFile {
   std::filesystem::path path_;
   const uint8_t* data_ = nullptr;  // [size_] bytes, PROT_READ, MAP_PRIVATE
   size_t size_ = 0;
+  size_t mapped_len_ = 0;  // length passed to munmap (kRead rounds up to huge pages)
 };
 
 }  // namespace qg::weights

@@ -44,7 +44,7 @@ DType parse_safetensors_dtype(const std::string& s, const std::string& where) {
   fail(where, ": unsupported dtype \"", s, "\" (supported: BF16, F16, F32)");
 }
 
-SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::filesystem::path& path, LoadMode mode) : file_(path, mode) {
   const std::string fname = file_.name();
   const size_t fsize = file_.size();
   if (fsize < 8) fail(fname, ": file is truncated: ", fsize, " bytes, less than the 8-byte header length");

@@ -22,7 +22,7 @@ namespace qg::weights {
 class SafetensorsFile {
  public:
   // Maps and validates one .safetensors file. Throws qg::Error on any problem.
-  explicit SafetensorsFile(const std::filesystem::path& path);
+  explicit SafetensorsFile(const std::filesystem::path& path, LoadMode mode = LoadMode::kMap);
 
   const MappedFile& file() const { return file_; }
   const std::vector<TensorView>& tensors() const { return tensors_; }  // header order

@@ -29,20 +29,20 @@ std::string read_text(const fs::path& p) {
 
 }  // namespace
 
-TensorStore TensorStore::open_file(const fs::path& file) {
+TensorStore TensorStore::open_file(const fs::path& file, LoadMode mode) {
   TensorStore s;
   s.source_ = file.filename().string();
-  s.add_file(std::make_unique<SafetensorsFile>(file), nullptr);
+  s.add_file(std::make_unique<SafetensorsFile>(file, mode), nullptr);
   return s;
 }
 
-TensorStore TensorStore::open(const fs::path& dir) {
+TensorStore TensorStore::open(const fs::path& dir, LoadMode mode) {
   const fs::path index = dir / kIndexFile;
   if (!fs::exists(index)) {
     if (!fs::exists(dir / kSingleFile)) {
       fail(dir.string(), ": no ", kSingleFile, " or ", kIndexFile, " in this folder");
     }
-    return open_file(dir / kSingleFile);
+    return open_file(dir / kSingleFile, mode);
   }
 
   TensorStore s;
@@ -75,7 +75,7 @@ TensorStore TensorStore::open(const fs::path& dir) {
       fail(kIndexFile, ": shard ", shard, " (holding tensor ", expect.begin()->first, " and ",
            expect.size() - 1, " more) is missing from ", dir.string());
     }
-    s.add_file(std::make_unique<SafetensorsFile>(p), &expect);
+    s.add_file(std::make_unique<SafetensorsFile>(p, mode), &expect);
   }
   return s;
 }

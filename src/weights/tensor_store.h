@@ -21,9 +21,10 @@ class TensorStore {
   // Opens <dir>/model.safetensors.index.json if it exists (every shard it names must
   // exist and hold the tensors the index assigns to it), else <dir>/model.safetensors.
   // Throws qg::Error naming the file and tensor on any problem.
-  static TensorStore open(const std::filesystem::path& dir);
+  // `mode`: mmap the files (default) or read them into memory (see LoadMode).
+  static TensorStore open(const std::filesystem::path& dir, LoadMode mode = LoadMode::kMap);
   // One .safetensors file on its own (tests, tools).
-  static TensorStore open_file(const std::filesystem::path& file);
+  static TensorStore open_file(const std::filesystem::path& file, LoadMode mode = LoadMode::kMap);
 
   TensorStore(TensorStore&&) noexcept = default;
   TensorStore& operator=(TensorStore&&) noexcept = default;

@@ -3,6 +3,9 @@
 // that names the file, the tensor (where there is one) and the problem.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "base/error.h"
 #include "testutil/checkpoint_writer.h"
 #include "weights/safetensors.h"
@@ -139,6 +142,34 @@ TEST_F(SafetensorsTest, StoreOpensSingleFileFolder) {
   EXPECT_NE(s.find("a.weight"), nullptr);
   EXPECT_EQ(s.find("nope"), nullptr);
   expect_error([&] { s.get("nope"); }, {"model.safetensors", "tensor nope", "missing"});
+}
+
+TEST_F(SafetensorsTest, ReadModeGivesTheSameTensors) {
+  testutil::write_safetensors(dir_ / "model.safetensors", two_tensors());
+  TensorStore mapped = TensorStore::open(dir_, LoadMode::kMap);
+  TensorStore read = TensorStore::open(dir_, LoadMode::kRead);
+  for (const std::string& name : {"a.weight", "b.weight"}) {
+    const TensorView& m = mapped.get(name);
+    const TensorView& r = read.get(name);
+    ASSERT_EQ(m.nbytes, r.nbytes);
+    EXPECT_NE(m.data, r.data);  // a private copy, not the mapping
+    EXPECT_EQ(std::memcmp(m.data, r.data, m.nbytes), 0) << name;
+  }
+  // A truncated file is still caught (validation is the same code in both modes).
+  const auto size = std::filesystem::file_size(dir_ / "model.safetensors");
+  std::filesystem::resize_file(dir_ / "model.safetensors", size - 4);
+  expect_error([&] { TensorStore::open(dir_, LoadMode::kRead); }, {"model.safetensors", "b.weight", "out of range"});
+}
+
+TEST(LoadModeTest, FromEnvironment) {
+  ::setenv("QG_LOAD_MODE", "read", 1);
+  EXPECT_EQ(load_mode_from_env_or(LoadMode::kMap), LoadMode::kRead);
+  ::setenv("QG_LOAD_MODE", "map", 1);
+  EXPECT_EQ(load_mode_from_env_or(LoadMode::kRead), LoadMode::kMap);
+  ::setenv("QG_LOAD_MODE", "copy", 1);
+  expect_error([&] { load_mode_from_env_or(LoadMode::kMap); }, {"QG_LOAD_MODE=copy", "map or read"});
+  ::unsetenv("QG_LOAD_MODE");
+  EXPECT_EQ(load_mode_from_env_or(LoadMode::kRead), LoadMode::kRead);
 }
 
 TEST_F(SafetensorsTest, StoreRejectsEmptyFolder) {
