@@ -496,7 +496,6 @@ static void json_rec(const Value& v, Str& out, int indent, bool sort_keys, bool 
         } else {
           Str ks;
           json_rec(k, ks, -1, false, ensure_ascii, 0);
-          Str quoted(k.is_float() || k.is_int() || k.is_bool() || k.is_none() ? ks.bytes : ks.bytes);
           out.append_char('"');
           out.append(ks);
           out.append_char('"');
