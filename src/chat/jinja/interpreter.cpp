@@ -239,7 +239,7 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
       for (size_t k = 0; k < parts.size(); ++k) f.emplace_back(s.targets[k], parts[k]);
     }
     Map loop;
-    loop.entries.reserve(11);
+    loop.entries.reserve(12);
     auto put = [&](const char* k, Value v) { loop.entries.emplace_back(Value::string(k), std::move(v)); };
     put("index0", Value::integer(i));
     put("index", Value::integer(i + 1));
@@ -252,6 +252,10 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
     put("depth", Value::integer(depth));
     put("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
     put("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
+    put("cycle", Value::callable("cycle", [i](Interp& in, Args& a, Kwargs&) {
+      if (a.empty()) in.raise("no items for cycling given");
+      return a[static_cast<size_t>(i) % a.size()];
+    }));
     f.emplace_back("loop", Value::map(std::move(loop)));
     const Flow fl = exec(s.body, out);
     frames_.pop_back();
