@@ -225,6 +225,12 @@ Interp::Flow Interp::exec_for(const Stmt& s, Str& out) {
 
 void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
   const auto n = static_cast<int64_t>(items.size());
+  // One loop.cycle per loop, reading the current iteration (one allocation, not n).
+  auto index = std::make_shared<int64_t>(0);
+  const Value cycle = Value::callable("cycle", [index](Interp& in, Args& a, Kwargs&) {
+    if (a.empty()) in.raise("no items for cycling given");
+    return a[static_cast<size_t>(*index) % a.size()];
+  });
   for (int64_t i = 0; i < n; ++i) {
     frames_.emplace_back();
     Frame& f = frames_.back();
@@ -252,10 +258,8 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
     put("depth", Value::integer(depth));
     put("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
     put("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
-    put("cycle", Value::callable("cycle", [i](Interp& in, Args& a, Kwargs&) {
-      if (a.empty()) in.raise("no items for cycling given");
-      return a[static_cast<size_t>(i) % a.size()];
-    }));
+    *index = i;
+    put("cycle", cycle);
     f.emplace_back("loop", Value::map(std::move(loop)));
     const Flow fl = exec(s.body, out);
     frames_.pop_back();
