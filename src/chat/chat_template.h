@@ -25,7 +25,10 @@ struct Message {
 
 struct RenderOptions {
   bool add_generation_prompt = false;
-  std::map<std::string, Value> extra;  // enable_thinking, tools, ... (template kwargs)
+  // enable_thinking, tools, ... (template kwargs). Values keep their own provenance:
+  // Value::from_json marks strings as content (caller data, the default), while
+  // Value::string(s) is template text unless given Origin::kContent.
+  std::map<std::string, Value> extra;
 };
 
 class ChatTemplate {

@@ -77,6 +77,7 @@ TEST(ChatJinja, MatchesPythonJinja2Output) {
        "ßﬁi̇σας ας. σ xσy|SSFIİΣ Ǆ|Ssaa ǅb|Ssx|SSi"},
       {"{{ 'a%sb%d%%' % ('x', 3) }}|{{ 'plain' % {} }}|{{ 1e20|string|wordcount }}|{{ 3.25 is lower }}|{{ 2.0 is even }}",
        "axb3%|plain|2|False|True"},
+      {"{% for i in 'abc' %}{{ loop.cycle('o', 'e') }}{{ loop.revindex }}{{ loop.nextitem }}{% endfor %}", "o3be2co1"},
       {"{% set x = 0 %}{% for i in [1,2,3] %}{{ x }}{% set x = i %}{{ x }};{% endfor %}[{{x}}]", "01;02;03;[0]"},
   };
   for (const Case& c : cases) EXPECT_EQ(render(c.src), c.want) << c.src;

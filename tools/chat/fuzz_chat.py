@@ -8,7 +8,9 @@ binary); the outputs must be byte-identical, and where jinja2 raises we must rai
 N defaults to $QG_CHAT_FUZZ_N or 2100 (spread over the seven templates); then
 --n-expr ($QG_CHAT_FUZZ_EXPR_N, 1500) random small templates (expr_fuzz.py) exercise
 operators, filters, tests, methods, loops and macros on their own. Exit 1 on any
-difference, printing the first few (the request line reproduces it)."""
+difference, printing the first few (the request line reproduces it). Some message
+contents carry a marker (qgmark<i>x); every occurrence of it in our output must lie in a
+content span, which checks provenance through every template."""
 import argparse
 import json
 import os
@@ -20,6 +22,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chat_cases  # noqa: E402
 import expr_fuzz  # noqa: E402
 import render_oracle  # noqa: E402
+
+
+def add_markers(req, rng):
+    """Puts a unique marker into some message contents: text no template can produce,
+    so every place it appears in the output must be marked content."""
+    for i, m in enumerate(req["messages"]):
+        if isinstance(m.get("content"), str) and rng.random() < 0.6:
+            c = m["content"]
+            k = rng.randint(0, len(c))
+            m["content"] = c[:k] + f"qgmark{i}x" + c[k:]
+
+
+def provenance_ok(got):
+    data = got["text"].encode("utf-8")
+    covered = bytearray(len(data))
+    for b, e in got["content"]:
+        covered[b:e] = b"\x01" * (e - b)
+    at = data.find(b"qgmark")
+    while at >= 0:
+        end = data.index(b"x", at)
+        if not all(covered[at:end + 1]):
+            return False
+        at = data.find(b"qgmark", at + 1)
+    return True
 
 
 def main():
@@ -41,6 +67,7 @@ def main():
     for i in range(args.n):
         r = chat_cases.random_conversation(rng, names[i % len(names)])
         r["template"] = os.path.join(args.templates, r["template"])
+        add_markers(r, rng)
         reqs.append(r)
     for i in range(args.n_expr):
         reqs.append(expr_fuzz.request(rng, chat_cases.random_text))
@@ -67,6 +94,9 @@ def main():
             for b, e in got["content"]:
                 ok &= prev <= b < e <= len(got["text"].encode("utf-8"))
                 prev = e
+            if ok and not provenance_ok(got):
+                ok = False
+                got = dict(got, provenance="a message's content appears outside the content spans")
         elif ok:
             errors += 1
         if not ok:
@@ -75,7 +105,8 @@ def main():
                 print("DIFFERENCE for request:", json.dumps(req, ensure_ascii=False))
                 print("  jinja2:", json.dumps(want, ensure_ascii=False)[:2000])
                 print("  ours:  ", json.dumps(got, ensure_ascii=False)[:2000])
-    print(f"{len(reqs)} renderings (seed {args.seed}): {rendered} rendered identically, "
+    marked = sum(1 for g in ours if "qgmark" in g.get("text", ""))
+    print(f"{len(reqs)} renderings (seed {args.seed}): {rendered} rendered identically ({marked} with provenance markers checked), "
           f"{errors} raised in both, {skipped} beyond 64-bit integers, {diffs} differences")
     return 1 if diffs else 0
 

@@ -5,6 +5,7 @@
 #include "chat/jinja/interpreter.h"
 
 #include <ctime>
+#include <iterator>
 
 #include "chat/jinja/ops.h"
 
@@ -138,6 +139,25 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, Str& out) {
   switch (s.kind) {
     case StmtKind::kData: out.append(s.text); return Flow::kNormal;
     case StmtKind::kOutput: {
+      if (s.expr->kind == ExprKind::kBinary && s.expr->name == "+") {
+        // {{ 'literal' + message.content + ... }}: when every operand is a string the
+        // sum is their concatenation, so append them without building the temporary.
+        thread_local std::vector<Value> parts;
+        const size_t base = parts.size();
+        collect_sum(*s.expr, parts);
+        bool all_str = true;
+        for (size_t k = base; k < parts.size(); ++k) all_str &= parts[k].is_string();
+        if (all_str) {
+          for (size_t k = base; k < parts.size(); ++k) out.append(parts[k].as_str());
+        } else {
+          Value acc = parts[base];
+          pos_ = s.expr->pos;
+          for (size_t k = base + 1; k < parts.size(); ++k) acc = binary_op(*this, "+", acc, parts[k]);
+          out.append(acc.to_str());
+        }
+        parts.resize(base);
+        return Flow::kNormal;
+      }
       const Value v = eval(*s.expr);
       if (v.is_string()) out.append(v.as_str());
       else out.append(v.to_str());
@@ -197,6 +217,15 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, Str& out) {
   return Flow::kNormal;
 }
 
+void Interp::collect_sum(const Expr& e, std::vector<Value>& parts) {
+  if (e.kind == ExprKind::kBinary && e.name == "+") {
+    collect_sum(*e.a, parts);
+    collect_sum(*e.b, parts);
+  } else {
+    parts.push_back(eval(e));
+  }
+}
+
 Interp::Flow Interp::exec_for(const Stmt& s, Str& out) {
   pos_ = s.pos;
   const Value seq = eval(*s.expr);
@@ -225,6 +254,12 @@ Interp::Flow Interp::exec_for(const Stmt& s, Str& out) {
 
 void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
   const auto n = static_cast<int64_t>(items.size());
+  // One loop.cycle per loop, reading the current iteration (one allocation, not n).
+  auto index = std::make_shared<int64_t>(0);
+  const Value cycle = Value::callable("cycle", [index](Interp& in, Args& a, Kwargs&) {
+    if (a.empty()) in.raise("no items for cycling given");
+    return a[static_cast<size_t>(*index) % a.size()];
+  });
   for (int64_t i = 0; i < n; ++i) {
     frames_.emplace_back();
     Frame& f = frames_.back();
@@ -239,19 +274,21 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
       for (size_t k = 0; k < parts.size(); ++k) f.emplace_back(s.targets[k], parts[k]);
     }
     Map loop;
-    loop.entries.reserve(11);
-    auto put = [&](const char* k, Value v) { loop.entries.emplace_back(Value::string(k), std::move(v)); };
-    put("index0", Value::integer(i));
-    put("index", Value::integer(i + 1));
-    put("revindex0", Value::integer(n - i - 1));
-    put("revindex", Value::integer(n - i));
-    put("first", Value::boolean(i == 0));
-    put("last", Value::boolean(i == n - 1));
-    put("length", Value::integer(n));
-    put("depth0", Value::integer(depth - 1));
-    put("depth", Value::integer(depth));
-    put("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
-    put("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
+    loop.entries.reserve(12);
+    // The key strings are built once: a loop map is made per iteration.
+    static const Value kKeys[] = {Value::string("index0"),   Value::string("index"),    Value::string("revindex0"),
+                                  Value::string("revindex"), Value::string("first"),    Value::string("last"),
+                                  Value::string("length"),   Value::string("depth0"),   Value::string("depth"),
+                                  Value::string("previtem"), Value::string("nextitem"), Value::string("cycle")};
+    static const Value kNoPrev = Value::undefined("there is no previous item");
+    static const Value kNoNext = Value::undefined("there is no next item");
+    const Value vals[] = {Value::integer(i),         Value::integer(i + 1),         Value::integer(n - i - 1),
+                          Value::integer(n - i),     Value::boolean(i == 0),        Value::boolean(i == n - 1),
+                          Value::integer(n),         Value::integer(depth - 1),     Value::integer(depth),
+                          i > 0 ? items[static_cast<size_t>(i - 1)] : kNoPrev,
+                          i + 1 < n ? items[static_cast<size_t>(i + 1)] : kNoNext, cycle};
+    *index = i;
+    for (size_t k = 0; k < std::size(kKeys); ++k) loop.entries.emplace_back(kKeys[k], vals[k]);
     f.emplace_back("loop", Value::map(std::move(loop)));
     const Flow fl = exec(s.body, out);
     frames_.pop_back();

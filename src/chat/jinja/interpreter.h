@@ -53,6 +53,7 @@ class Interp {
   bool eval_test(const Expr& e);
   void eval_args(const Expr& e, Args& args, Kwargs& kwargs);
   Value eval_compare(const Expr& e);
+  void collect_sum(const Expr& e, std::vector<Value>& parts);  // operands of a + b + c, in order
 
   const Source& src_;
   std::vector<Frame> frames_;  // frames_[0] holds the globals

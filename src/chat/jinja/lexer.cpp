@@ -83,7 +83,6 @@ std::string unescape(std::string_view body, const Source& src, uint32_t pos) {
     }
     const char e = body[++i];
     auto hex = [&](int n) {
-      if (i + n >= body.size() + 0 && i + n > body.size() - 0) {}
       uint32_t v = 0;
       for (int k = 0; k < n; ++k) {
         if (i + 1 >= body.size() || !std::isxdigit(static_cast<unsigned char>(body[i + 1])))

@@ -125,11 +125,16 @@ std::string float_repr(double d) {
     } else if (static_cast<size_t>(decpt) >= digits.size()) {
       out += digits + std::string(decpt - digits.size(), '0') + ".0";
     } else {
-      out += digits.substr(0, decpt) + "." + digits.substr(decpt);
+      out.append(digits, 0, static_cast<size_t>(decpt));
+      out += '.';
+      out.append(digits, static_cast<size_t>(decpt), std::string::npos);
     }
   } else {
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1, std::string::npos);
+    }
     const int e = decpt - 1;
     out += e < 0 ? "e-" : "e+";
     const int ae = e < 0 ? -e : e;
@@ -491,7 +496,6 @@ static void json_rec(const Value& v, Str& out, int indent, bool sort_keys, bool 
         } else {
           Str ks;
           json_rec(k, ks, -1, false, ensure_ascii, 0);
-          Str quoted(k.is_float() || k.is_int() || k.is_bool() || k.is_none() ? ks.bytes : ks.bytes);
           out.append_char('"');
           out.append(ks);
           out.append_char('"');
