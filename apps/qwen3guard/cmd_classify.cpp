@@ -15,10 +15,10 @@
 
 #include "base/error.h"
 #include "command.h"
-#include "guard/batch.h"
+#include "guard/jsonl.h"
 #include "guard/classifier.h"
 #include "guard/policy.h"
-#include "guard/result_json.h"
+#include "guard/jsonl.h"
 
 namespace qg::app {
 namespace {
