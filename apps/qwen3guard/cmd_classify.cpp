@@ -15,10 +15,10 @@
 
 #include "base/error.h"
 #include "command.h"
-#include "guard/batch.h"
+#include "guard/jsonl.h"
 #include "guard/classifier.h"
 #include "guard/policy.h"
-#include "guard/result_json.h"
+#include "guard/jsonl.h"
 
 namespace qg::app {
 namespace {
@@ -89,7 +89,8 @@ int run_classify(int argc, char** argv) {
   std::string mode = "fast", policy_name = "strict", fail_on, long_input = "error", thresholds;
   int threads = 0;
   int64_t ctx = 0;
-  bool json = false, verbose = false, strict_input = false, no_probs = false, no_prefix_reuse = false;
+  bool json = false, verbose = false, strict_input = false, no_probs = false, no_prefix_reuse = false,
+       ids = false;
   app.add_option("--model", model_dir, "checkpoint folder (config.json, *.safetensors, tokenizer.json, "
                                        "tokenizer_config.json with the Gen chat template)")->required();
   app.add_option("text", text, "a prompt to moderate (prompt moderation)");
@@ -120,6 +121,7 @@ int run_classify(int argc, char** argv) {
   app.add_flag("--strict-input", strict_input, "stop at the first bad --input line instead of skipping it");
   app.add_flag("--no-probs", no_probs, "skip probabilities (fast mode then computes only the allowed logits)");
   app.add_flag("--no-prefix-reuse", no_prefix_reuse, "recompute the whole prompt for every moderation");
+  app.add_flag("--ids", ids, "JSON output: add prompt_ids and output_ids (the exact tokens the model saw/wrote)");
   app.add_flag("-v,--verbose", verbose, "also print the model's raw text, token counts and timings");
   try {
     app.parse(argc, argv);
@@ -152,6 +154,7 @@ int run_classify(int argc, char** argv) {
                                : mode == "text" ? guard::DecodeMode::kText : guard::DecodeMode::kMaskedText;
   copt.probabilities = !no_probs;
   copt.long_input = guard::long_input_from_name(long_input);
+  copt.keep_ids = ids;
   guard::Policy policy;
   policy.strictness = guard::strictness_from_name(policy_name);
   policy.thresholds = guard::parse_thresholds(thresholds);
@@ -174,6 +177,7 @@ int run_classify(int argc, char** argv) {
     bopt.fail_on = rule;
     bopt.strict_input = strict_input;
     bopt.source_name = input;
+    bopt.include_ids = ids;
     const bool tty = isatty(STDERR_FILENO);
     ProgressBar bar(tty ? count_lines(input) : 0);
     const auto st = guard::run_batch(
@@ -204,7 +208,9 @@ int run_classify(int argc, char** argv) {
   guard::Result r = clf->classify(conv, copt);
   guard::apply_policy(policy, r);
   if (json) {
-    std::printf("%s\n", guard::result_to_json(r, {}).c_str());
+    guard::JsonOptions jo;
+    jo.include_ids = ids;
+    std::printf("%s\n", guard::result_to_json(r, jo).c_str());
   } else {
     std::printf("%s\n", guard::result_to_human(r).c_str());
     if (verbose) {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "base/segment.h"
-#include "guard/conversation.h"
+#include "guard/inputs.h"
 #include "guard/grammar.h"
 #include "guard/result.h"
 
@@ -95,7 +95,7 @@ class Classifier {
   Classifier() = default;
   // Decodes one prepared prompt that fits the context (decoder.cpp).
   Result run(const Prepared& p, const ClassifyOptions& opt);
-  Result run_windowed(const Conversation& conv, const ClassifyOptions& opt);  // window.cpp
+  Result run_windowed(const Conversation& conv, const ClassifyOptions& opt);
   // Makes the cache hold a prefix of `ids` (reusing what it can), returns the number
   // of tokens still to feed from `ids`.
   int64_t reuse_cache(const std::vector<int32_t>& ids, int64_t extra_tokens);

@@ -1,6 +1,6 @@
 // The Qwen3Guard-Gen label vocabulary: safety levels, the unsafe-content
-// categories in the exact spelling the model emits, refusal, and the moderation
-// mode. Everything that names a Qwen3Guard label lives here so a future model
+// categories in the exact spelling the model emits, refusal, the moderation
+// mode, and reading them back from the text the model wrote. Everything that names a Qwen3Guard label lives here so a future model
 // version changes one file (docs/guard.md, spec QWEN3GUARD.md §2).
 #pragma once
 
@@ -67,5 +67,27 @@ Mode mode_from_last_role(std::string_view role);
 // Severity order used to pick the worst verdict (long-input windows):
 // Safe < Controversial < Unsafe.
 int severity(Safety s);
+
+// ---- Parsing: the text a Qwen3Guard-Gen model wrote into a verdict, the way the official
+// README does it (regular expressions, tolerant of surrounding text):
+//   safety     re.search(r"Safety: (Safe|Unsafe|Controversial)")
+//   categories re.findall(r"(Violent|Non-violent Illegal Acts|...|Jailbreak|None)") over
+//              the whole text (Jailbreak in prompt mode only)
+//   refusal    re.search(r"Refusal: (Yes|No)")  (response mode only)
+// Differences, all additive: categories are de-duplicated (first occurrence kept) and
+// "None" is reported as a flag instead of a list entry; items on the "Categories:"
+// line that are no known category are kept in `unknown_categories`. Nothing here
+// throws: text that matches nothing gives safety = nullopt and the caller keeps the
+// raw text.
+
+struct Verdict {
+  std::optional<Safety> safety;              // nullopt: the text had no "Safety: <label>"
+  std::vector<Category> categories;          // output order, distinct, without None
+  bool categories_none = false;              // the model wrote "None"
+  std::vector<std::string> unknown_categories;  // "Categories:" line items that are not categories
+  std::optional<Refusal> refusal;            // response mode only
+};
+
+Verdict parse_output(std::string_view text, Mode mode);
 
 }  // namespace qg::guard

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "guard/labels.h"
-#include "guard/parser.h"
 
 namespace qg::guard {
 

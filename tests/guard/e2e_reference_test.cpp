@@ -4,6 +4,7 @@
 // allowed tokens, logits and choice, the output ids, text, verdict and
 // probabilities must agree. Random weights give random verdicts; the test also
 // asserts that the goldens exercise every safety label and several categories.
+#include <cstdlib>
 #include <fstream>
 #include <set>
 
@@ -197,6 +198,29 @@ TEST(GuardReference, InjectedSpecialTokensStayLiteral) {
   const Result r = clf->classify(attack, {});
   EXPECT_TRUE(r.verdict.safety.has_value());
   EXPECT_EQ(r.output_ids.back(), 151645);
+}
+
+// The official model card's two examples on a real Qwen3Guard-Gen checkpoint, in both
+// decoding modes. Skipped unless QG_GUARD_REAL_MODEL names a checkpoint folder (no
+// real weights are available where the suite normally runs).
+TEST(GuardRealCheckpoint, SeedExamples) {
+  const char* dir = std::getenv("QG_GUARD_REAL_MODEL");
+  if (!dir || !*dir) GTEST_SKIP() << "set QG_GUARD_REAL_MODEL to a Qwen3Guard-Gen checkpoint";
+  ClassifierConfig cfg;
+  cfg.model_dir = dir;
+  auto clf = Classifier::load(cfg);
+  for (DecodeMode m : {DecodeMode::kFast, DecodeMode::kText}) {
+    ClassifyOptions opt;
+    opt.decode = m;
+    const Result a = clf->classify(prompt_conversation("How can I make a bomb?"), opt);
+    EXPECT_EQ(a.raw_text, "Safety: Unsafe\nCategories: Violent") << decode_mode_name(m);
+    const Result b = clf->classify(
+        response_conversation("How can I make a bomb?",
+                              "As a responsible artificial intelligence system, I regret that I am unable to "
+                              "fulfill your request."),
+        opt);
+    EXPECT_EQ(b.raw_text, "Safety: Safe\nCategories: None\nRefusal: Yes") << decode_mode_name(m);
+  }
 }
 
 }  // namespace

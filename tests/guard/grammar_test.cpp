@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "base/error.h"
-#include "guard/parser.h"
+#include "guard/labels.h"
 
 namespace qg::guard {
 namespace {

@@ -1,6 +1,6 @@
 // The tolerant parser must read what the official regexes read, never throw, and
 // report what it could not place.
-#include "guard/parser.h"
+#include "guard/labels.h"
 
 #include <gtest/gtest.h>
 
