@@ -1,6 +1,6 @@
 // AVX2/FMA versions of the per-row and element-wise kernels (RMSNorm, RoPE, SiLU·up,
 // add) and the avx2 KernelTable. They are not the bottleneck (matmul is); they are
-// vectorised where it is easy and must equal ref/ops_ref.cpp to ~1e-5 relative.
+// vectorised where it is easy and must equal ref/reference.cpp to ~1e-5 relative.
 // RoPE computes its angles with the same scalar formula as the reference
 // (cos/sin of (float)pos · inv_freq[j]), so both paths rotate by identical values.
 #include <algorithm>
