@@ -148,7 +148,8 @@ void rmsnorm(const Context& ctx, const float* x, const float* weight, int64_t n,
 
 void rope(const Context& ctx, float* x, int64_t n, int64_t n_heads, int64_t head_dim,
           const int32_t* pos, const float* inv_freq) {
-  QG_CHECK(head_dim % 2 == 0, "rope: head_dim ", head_dim, " is odd");
+  QG_CHECK(head_dim % 2 == 0 && head_dim <= kRopeMaxHeadDim, "rope: head_dim ", head_dim,
+           " must be even and at most ", kRopeMaxHeadDim);
   if (n == 0 || n_heads == 0) return;
   ctx.table().rope(ctx.pool(), x, n, n_heads, head_dim, pos, inv_freq);
 }

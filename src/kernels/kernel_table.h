@@ -13,6 +13,14 @@ namespace qg::kernels {
 
 class ThreadPool;
 
+// Largest head_dim rope accepts (the avx2 path keeps one token's cos/sin on the stack).
+constexpr int64_t kRopeMaxHeadDim = 1024;
+
+// The avx2/ files are compiled with -mavx2: any inline function or template they
+// instantiate out of line (a weak symbol) could be picked by the linker for baseline
+// code too and crash a CPU without AVX2. So they must not call shared inline code that
+// may stay out of line -- in particular no QG_CHECK / qg::cat: argument checks belong in
+// dispatch.cpp. tests/kernels checks their objects for weak symbols.
 struct KernelTable {
   Isa isa;
   // y[n, w.rows] = x[n, w.cols] · wᵀ

@@ -1,11 +1,12 @@
-// AVX2/FMA causal grouped-query attention. Must equal ref/attention_ref.cpp to
-// ~1e-5 relative: same math (scores, stable softmax, weighted sum of V), different
+// AVX2/FMA causal grouped-query attention. Must equal ref/reference.cpp to ~1e-5
+// relative: same math (scores, stable softmax, weighted sum of V), different
 // summation order and a vector exp (exp8, a few ulp).
 //
-// Work is split over (query, head) pairs. Per pair: scores for the visible cache
+// Work is split over (kv head, query) pairs (see attention() below for the order).
+// Per pair, the group's query heads go two at a time: scores for the visible cache
 // rows, 4 keys at a time (4 dot products share one horizontal reduction); softmax
 // with the max subtracted; then out = Σ p_j v_j, accumulated in registers 32 dims at
-// a time. Scratch holds one score row per thread.
+// a time. Scratch holds kRows score rows per thread.
 #include <algorithm>
 #include <cmath>
 

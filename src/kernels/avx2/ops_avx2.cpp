@@ -1,12 +1,11 @@
 // AVX2/FMA versions of the per-row and element-wise kernels (RMSNorm, RoPE, SiLU·up,
 // add) and the avx2 KernelTable. They are not the bottleneck (matmul is); they are
-// vectorised where it is easy and must equal ref/ops_ref.cpp to ~1e-5 relative.
+// vectorised where it is easy and must equal ref/reference.cpp to ~1e-5 relative.
 // RoPE computes its angles with the same scalar formula as the reference
 // (cos/sin of (float)pos · inv_freq[j]), so both paths rotate by identical values.
 #include <algorithm>
 #include <cmath>
 
-#include "base/error.h"
 #include "kernels/avx2/avx2_util.h"
 #include "kernels/kernel_table.h"
 #include "kernels/thread_pool.h"
@@ -57,9 +56,8 @@ void rmsnorm(ThreadPool& pool, const float* x, const float* weight, int64_t n, i
 // x: [n, n_heads, head_dim] rotated in place (rotate-half form, see ref).
 void rope(ThreadPool& pool, float* x, int64_t n, int64_t n_heads, int64_t head_dim,
           const int32_t* pos, const float* inv_freq) {
-  constexpr int64_t kMaxHalf = 512;
+  constexpr int64_t kMaxHalf = kRopeMaxHeadDim / 2;  // dispatch.cpp checks head_dim
   const int64_t half = head_dim / 2;
-  QG_CHECK(half <= kMaxHalf, "rope: head_dim ", head_dim, " > ", 2 * kMaxHalf);
   auto one_token = [&](int64_t i) {
     alignas(32) float cs[kMaxHalf], sn[kMaxHalf];  // cos, sin of this token's angles
     const float p = static_cast<float>(pos[i]);
