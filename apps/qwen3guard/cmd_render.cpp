@@ -83,7 +83,9 @@ int run_render(int argc, char** argv) {
   app.add_flag("--add-generation-prompt", add_gen, "append the assistant turn opener (add_generation_prompt=True)");
   app.add_option("--chat-template", template_path, "use this Jinja file instead of the model's template");
   app.add_option("--kwargs", kwargs_text, "JSON object of extra template variables, e.g. '{\"enable_thinking\":false}'");
-  app.add_flag("--ids", show_ids, "print the token ids of the rendered prompt instead of the text");
+  app.add_flag("--ids", show_ids,
+               "print the token ids of the rendered prompt instead of the text (needs --model;\n"
+               "special tokens are matched only in template text, never in message content)");
   app.add_flag("--show-provenance", show_prov,
                "print the rendering as segments, one per line: 'T \"...\"' for template text,\n"
                "'C \"...\"' for bytes from message content (never matched as special tokens)");
@@ -170,7 +172,8 @@ int run_render(int argc, char** argv) {
   const Segments segs = tpl->render(messages, opts);
   if (show_ids) {
 #if QG_HAVE_TOKENIZER
-    const auto tok = tok::Tokenizer::from_model_dir(model.empty() ? std::filesystem::path(".") : std::filesystem::path(model));
+    if (model.empty()) fail("--ids needs --model DIR (the tokenizer lives in the checkpoint folder)");
+    const auto tok = tok::Tokenizer::from_model_dir(model);
     std::string sep;
     for (int32_t id : tok->encode(segs)) {
       std::cout << sep << id;
