@@ -6,7 +6,7 @@
 #include <queue>
 
 #include "base/error.h"
-#include "tokenizer/byte_level.h"
+#include "tokenizer/pre_tokenizer.h"
 
 namespace qg::tok {
 

@@ -1,7 +1,7 @@
-// tokenizer/json_scan: fast path for tokenizer.json (see json_scan.h). Strict where it
+// tokenizer/json_scan: fast path for tokenizer.json (see tokenizer_json.h). Strict where it
 // reads (the vocab and merges), lenient where it only skips (the skipped text is parsed
 // again, strictly, by nlohmann as part of `rest`).
-#include "tokenizer/json_scan.h"
+#include "tokenizer/tokenizer_json.h"
 
 #include <cstdint>
 

@@ -13,7 +13,6 @@
 #include <unordered_map>
 
 #include "base/error.h"
-#include "tokenizer/json_scan.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace qg::tok {

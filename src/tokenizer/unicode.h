@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tokenizer/huge_alloc.h"
+#include "tokenizer/string_id_map.h"  // HugeVector
 
 namespace qg::tok {
 

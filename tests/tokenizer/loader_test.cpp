@@ -7,7 +7,7 @@
 
 #include "base/error.h"
 #include "test_support.h"
-#include "tokenizer/byte_level.h"
+#include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer_json.h"
 

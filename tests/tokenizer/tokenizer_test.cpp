@@ -10,7 +10,7 @@
 
 #include "test_support.h"
 #include "tokenizer/bpe.h"
-#include "tokenizer/byte_level.h"
+#include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
 
