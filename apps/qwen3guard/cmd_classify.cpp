@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "command.h"
 #include "guard/jsonl.h"
 #include "guard/classifier.h"
@@ -42,13 +43,6 @@ well-behaved checkpoint; probabilities are the softmax at the decision tokens
 (docs/guard.md). Exit status: 0 ok, 1 error, 2 usage, 3 an input matched --fail-on.
 )";
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 int64_t count_lines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -203,7 +197,7 @@ int run_classify(int argc, char** argv) {
   } else if (!prompt.empty()) {
     conv = response.empty() ? guard::prompt_conversation(prompt) : guard::response_conversation(prompt, response);
   } else {
-    conv = guard::parse_messages_file(read_all(messages_file), messages_file);
+    conv = guard::parse_messages_file(qg::read_file(messages_file), messages_file);
   }
   guard::Result r = clf->classify(conv, copt);
   guard::apply_policy(policy, r);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/file.h"
 #include "chat/jinja/interpreter.h"
 #include "chat/jinja/lexer.h"
 #include "chat/jinja/ops.h"
@@ -25,14 +26,6 @@ struct ChatTemplate::Impl {
 };
 
 namespace {
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail(p.string(), ": cannot open file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // jinja2 rejects unknown filters and tests when it compiles the template, before any
 // rendering; check the whole tree the same way.

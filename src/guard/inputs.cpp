@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/file.h"
 
 namespace qg::guard {
 namespace {
@@ -85,14 +86,6 @@ Conversation parse_messages_file(std::string_view json_text, std::string_view wh
 }
 
 namespace {
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path.string(), ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Column `name` of a CSV file with a header row, one value per data row.
 std::vector<std::vector<std::string>> csv_columns(const std::filesystem::path& path,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/file.h"
 
 namespace qg::weights {
 
@@ -15,14 +16,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail(p.string(), ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 json parse_json(const std::string& text, const std::string& source) {
   try {
@@ -154,14 +147,14 @@ Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& 
 Qwen3Config Qwen3Config::load(const fs::path& dir) {
   const fs::path p = dir / "config.json";
   if (!fs::exists(p)) fail(dir.string(), ": no config.json in this folder");
-  return parse(read_text(p), "config.json");
+  return parse(qg::read_file(p), "config.json");
 }
 
 std::vector<int32_t> load_stop_token_ids(const fs::path& dir, const Qwen3Config& cfg) {
   std::vector<int32_t> ids;
   const fs::path p = dir / "generation_config.json";
   if (fs::exists(p)) {
-    const json j = parse_json(read_text(p), "generation_config.json");
+    const json j = parse_json(qg::read_file(p), "generation_config.json");
     if (j.is_object()) ids = get_ids(j, "eos_token_id", "generation_config.json");
   }
   for (int32_t id : cfg.eos_token_ids) {

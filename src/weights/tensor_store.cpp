@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/file.h"
 
 namespace qg::weights {
 
@@ -19,13 +20,6 @@ namespace {
 constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) fail(p.string(), ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -49,7 +43,7 @@ TensorStore TensorStore::open(const fs::path& dir, LoadMode mode) {
   s.source_ = kIndexFile;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text(index));
+    j = nlohmann::json::parse(qg::read_file(index));
   } catch (const nlohmann::json::parse_error& e) {
     fail(kIndexFile, ": not valid JSON (byte ", e.byte, "): ", e.what());
   }
