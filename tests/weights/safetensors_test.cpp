@@ -59,12 +59,12 @@ TEST_F(SafetensorsTest, ReadsViewsExactly) {
 }
 
 TEST_F(SafetensorsTest, RejectsFileShorterThanLengthField) {
-  testutil::write_safetensors(dir_ / "m.safetensors", two_tensors(), WriteOptions{.truncate_to = 5});
+  testutil::write_safetensors(dir_ / "m.safetensors", two_tensors(), WriteOptions{.header_text = {}, .truncate_to = 5});
   expect_error([&] { SafetensorsFile f(dir_ / "m.safetensors"); }, {"m.safetensors", "truncated", "5 bytes"});
 }
 
 TEST_F(SafetensorsTest, RejectsHeaderLengthPastEof) {
-  testutil::write_safetensors(dir_ / "m.safetensors", two_tensors(), WriteOptions{.declared_len = 1 << 20});
+  testutil::write_safetensors(dir_ / "m.safetensors", two_tensors(), WriteOptions{.header_text = {}, .declared_len = 1 << 20});
   expect_error([&] { SafetensorsFile f(dir_ / "m.safetensors"); },
                {"m.safetensors", "header length 1048576", "past the end of the file"});
 }
@@ -74,7 +74,7 @@ TEST_F(SafetensorsTest, RejectsTruncatedData) {
   const auto ts = two_tensors();
   const std::string header = testutil::header_for(ts).dump();
   const int64_t full = 8 + static_cast<int64_t>((header.size() + 7) / 8 * 8) + 24 + 8;
-  testutil::write_safetensors(dir_ / "m.safetensors", ts, WriteOptions{.truncate_to = full - 3});
+  testutil::write_safetensors(dir_ / "m.safetensors", ts, WriteOptions{.header_text = {}, .truncate_to = full - 3});
   expect_error([&] { SafetensorsFile f(dir_ / "m.safetensors"); },
                {"m.safetensors", "out of range", "truncated"});
 }
@@ -148,7 +148,7 @@ TEST_F(SafetensorsTest, ReadModeGivesTheSameTensors) {
   testutil::write_safetensors(dir_ / "model.safetensors", two_tensors());
   TensorStore mapped = TensorStore::open(dir_, LoadMode::kMap);
   TensorStore read = TensorStore::open(dir_, LoadMode::kRead);
-  for (const std::string& name : {"a.weight", "b.weight"}) {
+  for (const char* name : {"a.weight", "b.weight"}) {
     const TensorView& m = mapped.get(name);
     const TensorView& r = read.get(name);
     ASSERT_EQ(m.nbytes, r.nbytes);
