@@ -281,21 +281,11 @@ void Value::repr_into(Str& out) const {
       out.append_char(tuple_ ? ')' : ']');
       return;
     }
-    case Kind::kMap: {
-      out.append_char('{');
-      bool first = true;
-      for (const auto& [k, v] : as_map().entries) {
-        if (!first) out.append(", ");
-        first = false;
-        k.repr_into(out);
-        out.append(": ");
-        v.repr_into(out);
-      }
-      out.append_char('}');
-      return;
-    }
+    case Kind::kMap:
     case Kind::kNamespace: {
-      out.append("<Namespace {");
+      // A namespace prints as jinja2's Namespace does: its dict wrapped in <Namespace ...>.
+      const bool ns = kind() == Kind::kNamespace;
+      out.append(ns ? "<Namespace {" : "{");
       bool first = true;
       for (const auto& [k, v] : as_map().entries) {
         if (!first) out.append(", ");
@@ -304,7 +294,7 @@ void Value::repr_into(Str& out) const {
         out.append(": ");
         v.repr_into(out);
       }
-      out.append("}>");
+      out.append(ns ? "}>" : "}");
       return;
     }
     case Kind::kCallable: out.append("<function " + as_callable().name + ">"); return;

@@ -8,22 +8,14 @@
 #include "model/qwen3.h"
 #include "model/qwen3_weights.h"
 #include "testutil/checkpoint_writer.h"
+#include "testutil/expect_error.h"
 
 namespace qg::model {
 namespace {
 
 using testutil::TinyShape;
 
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-    FAIL() << "no error thrown; expected one mentioning " << fragments.front();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "message: " << msg;
-  }
-}
+using testutil::expect_error;
 
 class ModelLoadTest : public ::testing::Test {
  protected:

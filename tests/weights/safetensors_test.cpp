@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "testutil/checkpoint_writer.h"
+#include "testutil/expect_error.h"
 #include "weights/safetensors.h"
 #include "weights/tensor_store.h"
 
@@ -22,17 +23,7 @@ std::vector<TensorSpec> two_tensors() {
           TensorSpec{"b.weight", "BF16", {4}, testutil::encode({1.5f, -2.0f, 0.25f, 8.0f}, "BF16")}};
 }
 
-// Runs f, expects qg::Error, and checks that its message contains every fragment.
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& fragments) {
-  try {
-    f();
-    FAIL() << "no error thrown; expected one mentioning " << fragments.front();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(msg.find(frag), std::string::npos) << "message: " << msg;
-  }
-}
+using testutil::expect_error;
 
 class SafetensorsTest : public ::testing::Test {
  protected:
