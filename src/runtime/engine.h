@@ -101,6 +101,7 @@ struct EngineStats {
   int64_t finished = 0, failed = 0;  // sequences ended ok / with an error (cancellations included)
   int64_t preemptions = 0;           // sequences whose blocks were taken back to unblock the pool
   int64_t evictions = 0;             // cached blocks evicted for new ones
+  int64_t cow_copies = 0;            // shared partial blocks copied before a write
   int64_t kv_block_tokens = 0;       // positions per block
   double last_progress_age_s = 0;    // seconds since the engine last finished a step while work was pending
 };
