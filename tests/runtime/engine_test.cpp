@@ -289,6 +289,63 @@ TEST_P(EngineTest, PrefixCacheFullAndPartialHitsAndCopyOnWrite) {
   EXPECT_EQ(run({a})[0].first_cached, static_cast<int64_t>(a.size()) - 1);
 }
 
+// One feed with outputs at chosen positions: vocab-row logits and hidden states.
+class ProbeDriver : public SequenceDriver {
+ public:
+  ProbeDriver(Feed f, std::promise<std::pair<std::vector<float>, std::vector<float>>>* done)
+      : feed_(std::move(f)), done_(done) {}
+  Next next(Feed& feed) override {
+    if (fed_) return Next::kDone;
+    fed_ = true;
+    feed = feed_;
+    return Next::kFeed;
+  }
+  void consume(const FeedOutput& out) override {
+    logits_.assign(out.logits.begin(), out.logits.end());
+    hidden_.assign(out.hidden.begin(), out.hidden.end());
+  }
+  void finish(std::exception_ptr) noexcept override { done_->set_value({logits_, hidden_}); }
+
+ private:
+  Feed feed_;
+  bool fed_ = false;
+  std::vector<float> logits_, hidden_;
+  std::promise<std::pair<std::vector<float>, std::vector<float>>>* done_;
+};
+
+TEST_P(EngineTest, VocabRowsAndHiddenAreTheSameUnderAnyChunking) {
+  std::mt19937 rng(8);
+  Feed f;
+  for (int i = 0; i < 37; ++i) f.tokens.push_back(static_cast<int32_t>(rng() % V()));
+  f.out_positions = {0, 5, 6, 20, 36};
+  f.want_logits = f.want_hidden = true;
+  f.vocab_rows = {3, 96, 0, 41};
+  // The oracle for the logits: all-position full-vocabulary logits of the single-sequence API.
+  model::KvCache cache = model_->make_cache(37);
+  std::vector<float> all(static_cast<size_t>(37 * V()));
+  model_->forward(*ctx_, f.tokens, cache, model::Logits::kAll, all);
+  std::vector<float> first_hidden;
+  for (int64_t step_tokens : {512, 7, 1}) {
+    EngineConfig c = config(16);
+    c.step_tokens = step_tokens;  // the feed runs in chunks; outputs land in several steps
+    Engine engine(*model_, c);
+    std::promise<std::pair<std::vector<float>, std::vector<float>>> done;
+    engine.submit(std::make_unique<ProbeDriver>(f, &done));
+    const auto [logits, hidden] = done.get_future().get();
+    ASSERT_EQ(logits.size(), f.out_positions.size() * f.vocab_rows.size());
+    ASSERT_EQ(hidden.size(), f.out_positions.size() * model_->config().hidden_size);
+    for (size_t j = 0; j < f.out_positions.size(); ++j) {
+      for (size_t r = 0; r < f.vocab_rows.size(); ++r) {
+        const float want = all[f.out_positions[j] * V() + f.vocab_rows[r]];
+        EXPECT_EQ(0, std::memcmp(&logits[j * f.vocab_rows.size() + r], &want, 4))
+            << "step_tokens " << step_tokens << " position " << f.out_positions[j] << " row " << f.vocab_rows[r];
+      }
+    }
+    if (first_hidden.empty()) first_hidden = hidden;
+    EXPECT_EQ(0, std::memcmp(hidden.data(), first_hidden.data(), hidden.size() * 4)) << "step_tokens " << step_tokens;
+  }
+}
+
 TEST_P(EngineTest, FailuresEndOnlyTheirOwnSequence) {
   Engine engine(*model_, config(4));  // 64 positions
   std::vector<int32_t> good = {1, 2, 3, 4, 5};
