@@ -6,11 +6,14 @@
 // A plain program (no Google Benchmark): whole-engine timings.
 //
 //   bench_engine --model DIR [--threads 2] [--seqs 16] [--prompt 32] [--decode 16]
-//                [--parallel 1,16] [--kv-dtype f32|f16] [--shared-prefix 0]
+//                [--parallel 1,16] [--kv-dtype f32|f16] [--shared-prefix 0] [--f16-error]
+// --f16-error: instead, runs every prompt with f32 and with f16 KV and prints the relative
+// L2 error of the f16 logits (at the last prompt position and after each decode step).
 // Environment: QG_FORCE_ISA=scalar|avx2, QG_LOAD_MODE=map|read.
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -37,8 +40,11 @@ double cpu_seconds() {
 
 class Greedy : public qg::runtime::SequenceDriver {
  public:
-  Greedy(std::vector<int32_t> prompt, int n_new, std::promise<double>* done, Clock::time_point t0)
-      : prompt_(std::move(prompt)), n_new_(n_new), done_(done), t0_(t0) {}
+  Greedy(std::vector<int32_t> prompt, int n_new, std::promise<double>* done, Clock::time_point t0,
+         std::vector<float>* keep = nullptr, std::vector<int32_t>* record = nullptr,
+         const std::vector<int32_t>* force = nullptr)
+      : prompt_(std::move(prompt)), n_new_(n_new), done_(done), t0_(t0), keep_(keep), record_(record),
+        force_(force) {}
   qg::runtime::Next next(qg::runtime::Feed& f) override {
     if (produced_ == n_new_) return qg::runtime::Next::kDone;
     f.tokens = produced_ == 0 ? prompt_ : std::vector<int32_t>{last_};
@@ -48,6 +54,9 @@ class Greedy : public qg::runtime::SequenceDriver {
   }
   void consume(const qg::runtime::FeedOutput& out) override {
     last_ = static_cast<int32_t>(std::max_element(out.logits.begin(), out.logits.end()) - out.logits.begin());
+    if (keep_) keep_->insert(keep_->end(), out.logits.begin(), out.logits.end());
+    if (force_) last_ = (*force_)[static_cast<size_t>(produced_)];  // teacher-forced on the f32 tokens
+    else if (record_) record_->push_back(last_);
     ++produced_;
   }
   void finish(std::exception_ptr err) noexcept override {
@@ -65,7 +74,47 @@ class Greedy : public qg::runtime::SequenceDriver {
   int32_t last_ = 0;
   std::promise<double>* done_;
   Clock::time_point t0_;
+  std::vector<float>* keep_;
+  std::vector<int32_t>* record_;
+  const std::vector<int32_t>* force_;
 };
+
+// Relative L2 error of f16-KV logits against f32-KV logits, teacher-forced on the f32 tokens.
+int f16_error(const qg::model::Qwen3Model& model, const std::vector<std::vector<int32_t>>& prompts, int decode,
+              int threads) {
+  double worst = 0, sum = 0;
+  int n = 0;
+  for (const auto& p : prompts) {
+    std::vector<float> l32, l16;
+    std::vector<int32_t> toks;
+    for (int pass = 0; pass < 2; ++pass) {
+      qg::runtime::EngineConfig cfg;
+      cfg.threads = threads;
+      cfg.kv_dtype = pass == 0 ? qg::DType::kF32 : qg::DType::kF16;
+      qg::runtime::Engine engine(model, cfg);
+      std::promise<double> done;
+      engine.submit(std::make_unique<Greedy>(p, decode, &done, Clock::now(), pass == 0 ? &l32 : &l16,
+                                             pass == 0 ? &toks : nullptr, pass == 0 ? nullptr : &toks));
+      done.get_future().get();
+    }
+    const size_t V = l32.size() / static_cast<size_t>(decode);
+    for (int s = 0; s < decode; ++s) {
+      double num = 0, den = 0;
+      for (size_t k = 0; k < V; ++k) {
+        const double a = l16[s * V + k], b = l32[s * V + k];
+        num += (a - b) * (a - b);
+        den += b * b;
+      }
+      const double e = std::sqrt(num / den);
+      worst = std::max(worst, e);
+      sum += e;
+      ++n;
+    }
+  }
+  std::printf("f16 KV vs f32 KV logits: relative L2 error mean %.3g, worst %.3g over %d positions\n", sum / n,
+              worst, n);
+  return 0;
+}
 
 int usage() {
   std::fprintf(stderr,
@@ -77,6 +126,7 @@ int usage() {
 int run(int argc, char** argv) {
   std::string dir, parallel = "1,16", kv = "f32";
   int threads = 2, seqs = 16, prompt = 32, decode = 16, shared = 0;
+  bool f16err = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -91,6 +141,7 @@ int run(int argc, char** argv) {
     else if (a == "--parallel") parallel = val();
     else if (a == "--kv-dtype") kv = val();
     else if (a == "--shared-prefix") shared = std::stoi(val());
+    else if (a == "--f16-error") f16err = true;
     else return usage();
   }
   if (dir.empty() || seqs < 1 || prompt < 1 || decode < 1 || shared < 0 || shared > prompt) return usage();
@@ -104,6 +155,7 @@ int run(int argc, char** argv) {
     p = head;
     while (static_cast<int>(p.size()) < prompt) p.push_back(static_cast<int32_t>(rng() % V));
   }
+  if (f16err) return f16_error(*model, prompts, decode, threads);
   std::printf("model %s, %d threads, %d sequences x (%d prompt + %d decode) tokens, kv %s\n", dir.c_str(), threads,
               seqs, prompt, decode, kv.c_str());
   std::stringstream ps(parallel);

@@ -95,6 +95,8 @@ struct QueueFull : std::exception {
 struct EngineStats {
   int64_t running = 0, waiting = 0, parked = 0;
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_cached = 0;  // cached: unreferenced, reusable
+  // Positions computed for each sequence's first feed (prefilled) and later feeds (decoded);
+  // positions served by the prefix cache instead of being computed.
   int64_t tokens_prefilled = 0, tokens_decoded = 0, prefix_hit_tokens = 0;
   int64_t steps = 0;
   // ---- Additions beyond the contract ----
@@ -109,7 +111,8 @@ struct EngineStats {
 class Engine {
  public:
   using SeqId = uint64_t;
-  // Starts the engine thread. The model must outlive the engine.
+  // Starts the engine thread. The model must outlive the engine. Throws qg::Error on a bad
+  // configuration (before any thread starts). Never destroy an engine from its own drivers.
   Engine(const model::Qwen3Model& model, const EngineConfig& cfg);
   ~Engine();  // cancels everything not finished, joins the thread
   Engine(const Engine&) = delete;

@@ -68,8 +68,10 @@ void Scheduler::wake(Engine::SeqId id) {
   }
 }
 
-void Scheduler::cancel_all() {
-  while (!seqs_.empty()) end(*seqs_.begin()->second, std::make_exception_ptr(Cancelled()));
+void Scheduler::cancel_all() { fail_all(std::make_exception_ptr(Cancelled()), true); }
+
+void Scheduler::fail_all(std::exception_ptr err, bool keep_tails) {
+  while (!seqs_.empty()) end(*seqs_.begin()->second, err, keep_tails);
 }
 
 bool Scheduler::has_work() const {

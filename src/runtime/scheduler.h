@@ -71,6 +71,9 @@ class Scheduler {
   void cancel(Engine::SeqId id);
   void wake(Engine::SeqId id);
   void cancel_all();
+  // Ends every sequence with err (the engine's last resort when a step throws outside the
+  // places that fail single sequences, e.g. out of memory).
+  void fail_all(std::exception_ptr err, bool keep_tails);
   bool has_work() const;  // anything a step would do
   void step();
   void fill_stats(EngineStats& s) const;

@@ -486,7 +486,12 @@ TEST_P(EngineTest, TenThousandShortRequestsLeaveResidentMemoryFlat) {
   for (int i = 0; i < 8; ++i) wave(1000);
   const int64_t after = resident_kb();
   std::printf("[ rss ] after 2000 requests %lld kB, after 10000 %lld kB\n", (long long)before, (long long)after);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's quarantine keeps freed memory resident by design: only the release build measures.
+  (void)before, (void)after;
+#else
   EXPECT_LT(after - before, 2048) << "resident memory grew by " << after - before << " kB";
+#endif
   wait_until([&] { return engine.stats().finished == 10000; });  // stats are published after each step
 }
 
