@@ -13,6 +13,8 @@
 namespace qg::kernels::avx2 {
 
 void matmul(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float* y);
+void matmul_multi(ThreadPool& pool, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys);
 void matmul_rows(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_rows,
                  const float* x, int64_t n, float* y);
 void attention(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const float* k,
@@ -128,7 +130,7 @@ namespace qg::kernels {
 
 const KernelTable& avx2_table() {
   static constexpr KernelTable table = {
-      Isa::kAvx2,    avx2::matmul,    avx2::matmul_rows,
+      Isa::kAvx2,    avx2::matmul,    avx2::matmul_multi, avx2::matmul_rows,
       avx2::rmsnorm, avx2::rope,      avx2::silu_mul,
       avx2::add,     avx2::attention, avx2::attention_scratch_floats,
       avx2::attention_paged, avx2::attention_paged_scratch_floats, avx2::kv_store,
