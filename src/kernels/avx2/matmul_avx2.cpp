@@ -11,8 +11,9 @@
 // (bf16/f16 weights are widened to f32 exactly first, so the dtype changes no rounding.)
 // Two kernels implement that order:
 //
-// GEMV, n <= kGemvMaxN (decode): memory-bound. 4 rows at a time, one 8-lane FMA chain
-// per (row, token), hsum4 of the 4 rows. Threads split blocks of 4 rows.
+// GEMV, n <= kGemvMaxN (decode): memory-bound. 8 rows at a time (8 weight streams, the
+// next 8 rows prefetched), one 8-lane FMA chain per (row, token), hsum4 per 4 rows.
+// Threads split blocks of 16 rows. matmul_rows uses the same kernel on 4 listed rows.
 //
 // GEMM, n > kGemvMaxN (prefill): compute-bound. Register tile of 3 rows × 4 tokens:
 // 12 accumulators that each hold one output's 8 lane sums over the whole K (so no
@@ -38,7 +39,7 @@ constexpr int64_t kGemvMaxN = 3;
 // Work of fewer weights than this per slice runs on the calling thread: waking a
 // worker costs more than it saves.
 constexpr int64_t kMinSliceWeights = 32768;
-constexpr int64_t kPrefetchBytes = 512;  // ahead of each GEMV row stream
+constexpr int kGemvRows = 8;  // rows per GEMV step
 constexpr int64_t kTileRows = 3, kTileTokens = 4;
 // Rows per GEMM block: its weights (up to ~256 KB in the stored dtype) stay in L2.
 constexpr int64_t kBlockBytes = 256 * 1024;
@@ -53,44 +54,47 @@ inline float tail(const void* w, int64_t off, const float* x, int64_t k0, int64_
   return y;
 }
 
-// ---- GEMV (decode): rows with element offsets o[0..4) against one token x[cols] ----
+// ---- GEMV (decode): rows with element offsets o[0..R) against one token x[cols] ----
+// R = 8 rows at a time: 8 independent FMA chains and 8 concurrent weight streams (the
+// next block's rows prefetched), two hsum4. R = 4 for matmul_rows.
 
-template <DType D>
-inline void gemv_4rows(const void* w, const int64_t* o, int64_t cols, const float* x, float* out) {
+template <DType D, int R>
+inline void gemv_rows_k(const void* w, const int64_t* o, int64_t cols, const float* x, float* out) {
   const int64_t k8 = cols / 8 * 8;
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m256 a[R];
+  for (int j = 0; j < R; ++j) a[j] = _mm256_setzero_ps();
   const char* bytes = static_cast<const char*>(w);
   constexpr int64_t kSize = D == DType::kF32 ? 4 : 2;
   for (int64_t c = 0; c < k8; c += 8) {
     if ((c & 31) == 0) {
-      _mm_prefetch(bytes + kSize * (o[0] + c) + kPrefetchBytes, _MM_HINT_T0);
-      _mm_prefetch(bytes + kSize * (o[1] + c) + kPrefetchBytes, _MM_HINT_T0);
-      _mm_prefetch(bytes + kSize * (o[2] + c) + kPrefetchBytes, _MM_HINT_T0);
-      _mm_prefetch(bytes + kSize * (o[3] + c) + kPrefetchBytes, _MM_HINT_T0);
+      const char* ahead = bytes + kSize * (R * cols + c);
+      for (int j = 0; j < R; ++j) _mm_prefetch(ahead + kSize * o[j], _MM_HINT_T0);
     }
     const __m256 xv = _mm256_loadu_ps(x + c);
-    a0 = _mm256_fmadd_ps(load8<D>(w, o[0] + c), xv, a0);
-    a1 = _mm256_fmadd_ps(load8<D>(w, o[1] + c), xv, a1);
-    a2 = _mm256_fmadd_ps(load8<D>(w, o[2] + c), xv, a2);
-    a3 = _mm256_fmadd_ps(load8<D>(w, o[3] + c), xv, a3);
+    for (int j = 0; j < R; ++j) a[j] = _mm256_fmadd_ps(load8<D>(w, o[j] + c), xv, a[j]);
   }
-  alignas(16) float s[4];
-  _mm_store_ps(s, hsum4(a0, a1, a2, a3));
-  for (int j = 0; j < 4; ++j) out[j] = tail<D>(w, o[j], x, k8, cols, s[j]);
+  alignas(16) float s[R];
+  for (int j = 0; j < R; j += 4) _mm_store_ps(s + j, hsum4(a[j], a[j + 1], a[j + 2], a[j + 3]));
+  for (int j = 0; j < R; ++j) out[j] = tail<D>(w, o[j], x, k8, cols, s[j]);
 }
 
-// Rows [r0, r1) of one matrix for all n tokens, by blocks of 4 (the last repeats its
-// last row). y: [n, ldy] with this matrix's outputs at column offset 0.
+template <DType D>
+inline void gemv_4rows(const void* w, const int64_t* o, int64_t cols, const float* x, float* out) {
+  gemv_rows_k<D, 4>(w, o, cols, x, out);
+}
+
+// Rows [r0, r1) of one matrix for all n tokens, by blocks of kGemvRows (the last repeats
+// its last row). y: [n, ldy] with this matrix's outputs at column offset 0.
 template <DType D>
 void gemv_rows(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t n, float* y,
                int64_t ldy) {
-  for (int64_t r = r0; r < r1; r += 4) {
-    const int64_t valid = std::min<int64_t>(4, r1 - r);
-    int64_t o[4];
-    for (int j = 0; j < 4; ++j) o[j] = std::min(r + j, r1 - 1) * w.cols;
+  for (int64_t r = r0; r < r1; r += kGemvRows) {
+    const int64_t valid = std::min<int64_t>(kGemvRows, r1 - r);
+    int64_t o[kGemvRows];
+    for (int j = 0; j < kGemvRows; ++j) o[j] = std::min(r + j, r1 - 1) * w.cols;
     for (int64_t t = 0; t < n; ++t) {
-      float out[4];
-      gemv_4rows<D>(w.data, o, w.cols, x + t * w.cols, out);
+      float out[kGemvRows];
+      gemv_rows_k<D, kGemvRows>(w.data, o, w.cols, x + t * w.cols, out);
       for (int64_t j = 0; j < valid; ++j) y[t * ldy + r + j] = out[j];
     }
   }
@@ -222,10 +226,10 @@ void rows_any(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t n
   }
 }
 
-// Rows per task: GEMV tasks are 4-row blocks; GEMM tasks are blocks of whole 3-row tiles
+// Rows per task: GEMV tasks are two 8-row steps; GEMM tasks are blocks of whole 3-row tiles
 // whose weights fit kBlockBytes.
 int64_t task_rows(const MatRef& w, int64_t n) {
-  if (n <= kGemvMaxN) return 4;
+  if (n <= kGemvMaxN) return 2 * kGemvRows;
   const int64_t row_bytes = std::max<int64_t>(1, w.cols * static_cast<int64_t>(dtype_size(w.dtype)));
   return std::clamp<int64_t>(kBlockBytes / row_bytes / kTileRows, 1, kMaxBlockTiles) * kTileRows;
 }
