@@ -68,7 +68,7 @@ inline void gemv_rows_k(const void* w, const int64_t* o, int64_t cols, const flo
   for (int64_t c = 0; c < k8; c += 8) {
     if ((c & 31) == 0) {
       const char* ahead = bytes + kSize * (R * cols + c);
-      for (int j = 0; j < R; ++j) _mm_prefetch(ahead + kSize * o[j], _MM_HINT_T0);
+      for (int j = 0; j < R; ++j) _mm_prefetch(ahead + kSize * o[j], _MM_HINT_T1);
     }
     const __m256 xv = _mm256_loadu_ps(x + c);
     for (int j = 0; j < R; ++j) a[j] = _mm256_fmadd_ps(load8<D>(w, o[j] + c), xv, a[j]);
