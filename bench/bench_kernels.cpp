@@ -119,6 +119,8 @@ void matmul_args(benchmark::internal::Benchmark* b) {
     // Decode GEMV: q_proj (1024→2048), o_proj (2048→1024), up/gate, down, lm_head.
     for (auto [rows, cols] : shapes) b->Args({rows, cols, 1, isa});
     if (isa == 0) continue;  // the scalar GEMM takes seconds per call
+    // Small batches (several sequences decoding together): GEMV/GEMM switch, packing.
+    for (int n : {2, 3, 4, 6, 8, 16, 32}) b->Args({3072, 1024, n, isa});
     // Prefill GEMM: a 100- and a 512-token prompt (lm_head only at 100: 31 GFLOP per call).
     for (auto [rows, cols] : shapes) {
       b->Args({rows, cols, 100, isa});

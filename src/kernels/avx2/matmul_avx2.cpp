@@ -11,19 +11,22 @@
 // (bf16/f16 weights are widened to f32 exactly first, so the dtype changes no rounding.)
 // Two kernels implement that order:
 //
-// GEMV, n <= kGemvMaxN (decode): memory-bound. 8 rows at a time (8 weight streams, the
-// next 8 rows prefetched), one 8-lane FMA chain per (row, token), hsum4 per 4 rows.
-// Threads split blocks of 16 rows. matmul_rows uses the same kernel on 4 listed rows.
+// GEMV, n = 1 (decode): memory-bound. 8 rows at a time (8 weight streams, the next 8
+// rows prefetched into L2), one 8-lane FMA chain per row, hsum4 per 4 rows. Threads
+// split blocks of 16 rows. matmul_rows uses the same kernel on 4 listed rows.
 //
-// GEMM, n > kGemvMaxN (prefill): compute-bound. Register tile of 3 rows × 4 tokens:
+// GEMM, n >= 2 (several sequences decoding, prefill). Register tile of 3 rows × 4 tokens:
 // 12 accumulators that each hold one output's 8 lane sums over the whole K (so no
 // partial sums are ever stored and re-added: the chain is exactly the one above).
 // Per 8 columns: 3 weight vectors (widened in registers), 4 token vectors, 12 FMAs.
 // Then hsum4 over each row's 4 tokens, then the column tail. Rows are cut into blocks
-// of kMcRows (whose weights, kMcRows × K, stay in L2 while all tokens sweep them, 4 at a
-// time, their x tile in L1); threads split the blocks. Tiles at the edge (fewer than 3
-// rows or 4 tokens) repeat the last row/token and drop the extra outputs, so every
-// output goes through the same instruction sequence.
+// of up to kBlockBytes of weights (they stay in L2 while all tokens sweep them, 4 at a
+// time, their x tile in L1); threads split the blocks. Tiles read W in place, widening
+// in registers and prefetching the next tile's rows into L2 (measured: packing W to f32
+// first was slower, ~70 % instead of ~86 % of peak: it doubles the L2 traffic). Tiles
+// at the row edge repeat the last row and drop its outputs; a group of fewer than 4
+// tokens runs the same code with the unused accumulators compiled out: each output's
+// instruction sequence stays the same.
 #include <algorithm>
 #include <cmath>
 
@@ -34,8 +37,9 @@
 namespace qg::kernels::avx2 {
 namespace {
 
-// Below this many tokens the GEMV (W re-read from L1 per token) beats the GEMM's tiles.
-constexpr int64_t kGemvMaxN = 3;
+// Up to this many tokens the 8-row GEMV; from 2 tokens on the 3 × 4 tiles (which widen
+// each weight once for up to 4 tokens) are faster. Both give the same bits.
+constexpr int64_t kGemvMaxN = 1;
 // Work of fewer weights than this per slice runs on the calling thread: waking a
 // worker costs more than it saves.
 constexpr int64_t kMinSliceWeights = 32768;
@@ -44,8 +48,6 @@ constexpr int64_t kTileRows = 3, kTileTokens = 4;
 // Rows per GEMM block: its weights (up to ~256 KB in the stored dtype) stay in L2.
 constexpr int64_t kBlockBytes = 256 * 1024;
 constexpr int64_t kMaxBlockTiles = 32;
-// From this many tokens on, a GEMM block's weights are first widened to f32 and packed.
-constexpr int64_t kPackMinN = 8;
 
 // y = fma(W[k], x[k], y) for k in [k0, k1): the canonical column tail.
 template <DType D>
@@ -102,88 +104,91 @@ void gemv_rows(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t 
 
 // ---- GEMM (prefill) ----
 
-// out[r][t] for 3 rows and tokens xs[0..4), full K. The weights of column block c
-// (8 columns) come from `pw` when packed (f32 [K8/8][3][8], see pack_block), else from
-// w at element offsets o[0..3). The column tail always reads w.
-template <DType D, bool kPacked>
-inline void tile_3x4(const void* w, const int64_t* o, const float* pw, int64_t cols,
+// out[r][t] for the 3 rows at element offsets o[0..3) and tokens xs[0..NT), full K.
+template <DType D, int NT>
+inline void tile_3x4(const void* w, const int64_t* o, int64_t cols,
                      const float* const* xs, float out[kTileRows][kTileTokens]) {
+  static_assert(NT >= 1 && NT <= kTileTokens);
   const int64_t k8 = cols / 8 * 8;
   const __m256 z = _mm256_setzero_ps();
   __m256 c00 = z, c01 = z, c02 = z, c03 = z;
   __m256 c10 = z, c11 = z, c12 = z, c13 = z;
   __m256 c20 = z, c21 = z, c22 = z, c23 = z;
   const float* x0 = xs[0];
-  const float* x1 = xs[1];
-  const float* x2 = xs[2];
-  const float* x3 = xs[3];
+  const float* x1 = xs[NT > 1 ? 1 : 0];
+  const float* x2 = xs[NT > 2 ? 2 : 0];
+  const float* x3 = xs[NT > 3 ? 3 : 0];
+  const char* bytes = static_cast<const char*>(w);
+  constexpr int64_t kSize = D == DType::kF32 ? 4 : 2;
   for (int64_t c = 0; c < k8; c += 8) {
-    __m256 w0, w1, w2;
-    if constexpr (kPacked) {
-      w0 = _mm256_load_ps(pw + 3 * c);
-      w1 = _mm256_load_ps(pw + 3 * c + 8);
-      w2 = _mm256_load_ps(pw + 3 * c + 16);
-    } else {
-      w0 = load8<D>(w, o[0] + c);
-      w1 = load8<D>(w, o[1] + c);
-      w2 = load8<D>(w, o[2] + c);
+    if ((c & 31) == 0) {  // fetch the next tile's rows into L2 (for the first token group
+                          // they come from memory)
+      const char* ahead = bytes + kSize * (kTileRows * cols + c);
+      _mm_prefetch(ahead + kSize * o[0], _MM_HINT_T1);
+      _mm_prefetch(ahead + kSize * o[1], _MM_HINT_T1);
+      _mm_prefetch(ahead + kSize * o[2], _MM_HINT_T1);
     }
+    const __m256 w0 = load8<D>(w, o[0] + c);
+    const __m256 w1 = load8<D>(w, o[1] + c);
+    const __m256 w2 = load8<D>(w, o[2] + c);
     __m256 xv = _mm256_loadu_ps(x0 + c);
     c00 = _mm256_fmadd_ps(w0, xv, c00);
     c10 = _mm256_fmadd_ps(w1, xv, c10);
     c20 = _mm256_fmadd_ps(w2, xv, c20);
-    xv = _mm256_loadu_ps(x1 + c);
-    c01 = _mm256_fmadd_ps(w0, xv, c01);
-    c11 = _mm256_fmadd_ps(w1, xv, c11);
-    c21 = _mm256_fmadd_ps(w2, xv, c21);
-    xv = _mm256_loadu_ps(x2 + c);
-    c02 = _mm256_fmadd_ps(w0, xv, c02);
-    c12 = _mm256_fmadd_ps(w1, xv, c12);
-    c22 = _mm256_fmadd_ps(w2, xv, c22);
-    xv = _mm256_loadu_ps(x3 + c);
-    c03 = _mm256_fmadd_ps(w0, xv, c03);
-    c13 = _mm256_fmadd_ps(w1, xv, c13);
-    c23 = _mm256_fmadd_ps(w2, xv, c23);
+    if constexpr (NT > 1) {
+      xv = _mm256_loadu_ps(x1 + c);
+      c01 = _mm256_fmadd_ps(w0, xv, c01);
+      c11 = _mm256_fmadd_ps(w1, xv, c11);
+      c21 = _mm256_fmadd_ps(w2, xv, c21);
+    }
+    if constexpr (NT > 2) {
+      xv = _mm256_loadu_ps(x2 + c);
+      c02 = _mm256_fmadd_ps(w0, xv, c02);
+      c12 = _mm256_fmadd_ps(w1, xv, c12);
+      c22 = _mm256_fmadd_ps(w2, xv, c22);
+    }
+    if constexpr (NT > 3) {
+      xv = _mm256_loadu_ps(x3 + c);
+      c03 = _mm256_fmadd_ps(w0, xv, c03);
+      c13 = _mm256_fmadd_ps(w1, xv, c13);
+      c23 = _mm256_fmadd_ps(w2, xv, c23);
+    }
   }
   alignas(16) float s[kTileRows][kTileTokens];
   _mm_store_ps(s[0], hsum4(c00, c01, c02, c03));
   _mm_store_ps(s[1], hsum4(c10, c11, c12, c13));
   _mm_store_ps(s[2], hsum4(c20, c21, c22, c23));
   for (int r = 0; r < kTileRows; ++r) {
-    for (int t = 0; t < kTileTokens; ++t) out[r][t] = tail<D>(w, o[r], xs[t], k8, cols, s[r][t]);
+    for (int t = 0; t < NT; ++t) out[r][t] = tail<D>(w, o[r], xs[t], k8, cols, s[r][t]);
   }
 }
 
-// Widens the first K8 columns of 3-row tiles of W into pw: per tile [K8/8][3][8] f32
-// (the three rows' 8 weights of a column block side by side), tiles one after another.
-// Exact (only a change of format), so packed and unpacked tiles give the same bits.
-//   o: [n_tiles][3] element offsets of the tile rows in w.
 template <DType D>
-void pack_block(const void* w, const int64_t (*o)[kTileRows], int64_t n_tiles, int64_t k8, float* pw) {
-  for (int64_t tile = 0; tile < n_tiles; ++tile) {
-    float* dst = pw + tile * 3 * k8;
-    for (int64_t c = 0; c < k8; c += 8) {
-      _mm256_store_ps(dst + 3 * c, load8<D>(w, o[tile][0] + c));
-      _mm256_store_ps(dst + 3 * c + 8, load8<D>(w, o[tile][1] + c));
-      _mm256_store_ps(dst + 3 * c + 16, load8<D>(w, o[tile][2] + c));
-    }
+inline void tile_any(int64_t nt, const void* w, const int64_t* o, int64_t cols,
+                     const float* const* xs, float out[kTileRows][kTileTokens]) {
+  switch (nt) {
+    case 1:
+      return tile_3x4<D, 1>(w, o, cols, xs, out);
+    case 2:
+      return tile_3x4<D, 2>(w, o, cols, xs, out);
+    case 3:
+      return tile_3x4<D, 3>(w, o, cols, xs, out);
+    default:
+      return tile_3x4<D, 4>(w, o, cols, xs, out);
   }
 }
 
 // Rows [r0, r1) of one matrix for all n tokens (n > kGemvMaxN). y: [n, ldy].
-// pw: per-thread packing space for the block (kMaxBlockTiles · 3 · K8 floats, aligned),
-// or null to read W in place.
 template <DType D>
 void gemm_rows(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t n, float* y,
-               int64_t ldy, float* pw) {
-  const int64_t cols = w.cols, k8 = cols / 8 * 8;
+               int64_t ldy) {
+  const int64_t cols = w.cols;
   const int64_t n_tiles = (r1 - r0 + kTileRows - 1) / kTileRows;
   int64_t o[kMaxBlockTiles][kTileRows];
   for (int64_t tile = 0; tile < n_tiles; ++tile) {
     const int64_t r = r0 + tile * kTileRows, nr = std::min(kTileRows, r1 - r);
     for (int64_t j = 0; j < kTileRows; ++j) o[tile][j] = (r + std::min(j, nr - 1)) * cols;
   }
-  if (pw != nullptr) pack_block<D>(w.data, o, n_tiles, k8, pw);
   for (int64_t t0 = 0; t0 < n; t0 += kTileTokens) {
     const int64_t nt = std::min(kTileTokens, n - t0);
     const float* xs[kTileTokens];
@@ -191,11 +196,7 @@ void gemm_rows(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t 
     for (int64_t tile = 0; tile < n_tiles; ++tile) {
       const int64_t r = r0 + tile * kTileRows, nr = std::min(kTileRows, r1 - r);
       float out[kTileRows][kTileTokens];
-      if (pw != nullptr) {
-        tile_3x4<D, true>(w.data, o[tile], pw + tile * 3 * k8, cols, xs, out);
-      } else {
-        tile_3x4<D, false>(w.data, o[tile], nullptr, cols, xs, out);
-      }
+      tile_any<D>(nt, w.data, o[tile], cols, xs, out);
       for (int64_t j = 0; j < nr; ++j) {
         for (int64_t t = 0; t < nt; ++t) y[(t0 + t) * ldy + r + j] = out[j][t];
       }
@@ -205,24 +206,24 @@ void gemm_rows(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t 
 
 template <DType D>
 void rows_t(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t n, float* y,
-            int64_t ldy, float* pw) {
+            int64_t ldy) {
   if (n <= kGemvMaxN) {
     gemv_rows<D>(w, r0, r1, x, n, y, ldy);
   } else {
-    gemm_rows<D>(w, r0, r1, x, n, y, ldy, pw);
+    gemm_rows<D>(w, r0, r1, x, n, y, ldy);
   }
 }
 
 // Rows [r0, r1) of w into y[n, ldy], whatever its dtype.
 void rows_any(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t n, float* y,
-              int64_t ldy, float* pw) {
+              int64_t ldy) {
   switch (w.dtype) {
     case DType::kF32:
-      return rows_t<DType::kF32>(w, r0, r1, x, n, y, ldy, pw);
+      return rows_t<DType::kF32>(w, r0, r1, x, n, y, ldy);
     case DType::kF16:
-      return rows_t<DType::kF16>(w, r0, r1, x, n, y, ldy, pw);
+      return rows_t<DType::kF16>(w, r0, r1, x, n, y, ldy);
     case DType::kBF16:
-      return rows_t<DType::kBF16>(w, r0, r1, x, n, y, ldy, pw);
+      return rows_t<DType::kBF16>(w, r0, r1, x, n, y, ldy);
   }
 }
 
@@ -247,23 +248,17 @@ void matmul_multi_impl(ThreadPool& pool, const MatRef* ws, int64_t n_w, const fl
     weights += ws[i].rows * ws[i].cols;
   }
   const int64_t n_tasks = first[n_w];
-  size_t pack_floats = 0;
-  for (int64_t i = 0; i < n_w; ++i) {
-    pack_floats = std::max<size_t>(pack_floats, static_cast<size_t>(rows_per[i] * (ws[i].cols / 8 * 8)));
-  }
   const int64_t grain =
       std::max<int64_t>(1, n_tasks * kMinSliceWeights / std::max<int64_t>(1, weights * n));
   pool.parallel_ranges(
       n_tasks,
-      [&](int64_t begin, int64_t end, int thread) {
-        // Packing W pays off once enough tokens reuse it.
-        float* pw = n >= kPackMinN ? pool.thread_scratch(thread, pack_floats) : nullptr;
+      [&](int64_t begin, int64_t end, int) {
         int64_t i = 0;
         for (int64_t task = begin; task < end; ++task) {
           while (task >= first[i + 1]) ++i;
           const MatRef& w = ws[i];
           const int64_t r0 = (task - first[i]) * rows_per[i];
-          rows_any(w, r0, std::min(w.rows, r0 + rows_per[i]), x, n, ys[i], w.rows, pw);
+          rows_any(w, r0, std::min(w.rows, r0 + rows_per[i]), x, n, ys[i], w.rows);
         }
       },
       grain);
