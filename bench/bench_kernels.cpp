@@ -208,6 +208,7 @@ BENCHMARK(BM_attention)
     ->Args({1, 511, 0})
     ->Args({512, 0, 1})
     ->Args({1, 511, 1})
+    ->Args({1, 4095, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

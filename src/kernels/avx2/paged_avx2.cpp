@@ -241,6 +241,20 @@ void attention_paged(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0
       const int64_t n_seen_max = pos0 + i1;
       for (int64_t j0 = 0; j0 < n_seen_max; j0 += kKeyTile) {
         const int64_t cnt_max = std::min(kKeyTile, n_seen_max - j0);
+        // The rows of one kv head are short runs (head_dim elements) at a large stride,
+        // which the hardware prefetcher follows poorly: fetch the next tile's into L2.
+        const int64_t next_end = std::min(n_seen_max, j0 + 2 * kKeyTile);
+        const int64_t row_bytes = head_dim * static_cast<int64_t>(dtype_size(kv.dtype));
+        for (int64_t pos = j0 + kKeyTile; pos < next_end; ++pos) {
+          const int64_t off = kv.blocks[pos / kv.block_tokens] * kv.block_stride +
+                              (pos % kv.block_tokens) * row_elems + kvh * head_dim;
+          const char* kp = static_cast<const char*>(kv.k) + off * (f16 ? 2 : 4);
+          const char* vp = static_cast<const char*>(kv.v) + off * (f16 ? 2 : 4);
+          for (int64_t b = 0; b < row_bytes; b += 64) {
+            _mm_prefetch(kp + b, _MM_HINT_T1);
+            _mm_prefetch(vp + b, _MM_HINT_T1);
+          }
+        }
         for (int64_t j = 0; j < cnt_max; ++j) {
           const int64_t pos = j0 + j;
           const int64_t off = kv.blocks[pos / kv.block_tokens] * kv.block_stride +
