@@ -308,28 +308,64 @@ void BM_qwen3_0_6b_stack(benchmark::State& state) {
   std::vector<float> logits(kVocab);                    // [vocab]
   std::vector<float> scratch(attention_scratch_floats(ctx, n, n_ctx, kHeads));
   const float scale = 1.0f / std::sqrt(float(kHeadDim));
+  // fused = 1: the calls the engine's model makes (one matmul_multi for q/k/v and one for
+  // gate/up, K/V stored with kv_store into a paged pool, attention_paged). The pool uses an
+  // identity block table over the same [n_ctx, kv_heads, head_dim] layer buffers.
+  const bool fused = state.range(2) != 0;
+  const int64_t bt = 16, n_blocks = (n_ctx + bt - 1) / bt;
+  std::vector<int32_t> blocks(n_blocks);  // [n_blocks]
+  for (int64_t b = 0; b < n_blocks; ++b) blocks[b] = static_cast<int32_t>(b);
+  if (fused) {
+    k_cache.resize(kLayers * n_blocks * bt * kv_row);
+    v_cache.resize(k_cache.size());
+  }
+  const int64_t layer_stride = fused ? n_blocks * bt * kv_row : n_ctx * kv_row;
+  std::vector<float> k_rows(n * kv_row), v_rows(n * kv_row);  // [n, kv_heads, head_dim]
+  std::vector<float> paged_scratch(attention_paged_scratch_floats(ctx, n, n_ctx, kHeads, kHeadDim));
+  LoopTimer timer;
   for (auto _ : state) {
     for (int64_t li = 0; li < kLayers; ++li) {
       const Layer& l = layers[li];
-      float* kc = k_cache.data() + li * n_ctx * kv_row;  // [n_ctx, kv_heads, head_dim]
-      float* vc = v_cache.data() + li * n_ctx * kv_row;
-      float* k_new = kc + pos0 * kv_row;
-      float* v_new = vc + pos0 * kv_row;
+      float* kc = k_cache.data() + li * layer_stride;  // [n_ctx, kv_heads, head_dim]
+      float* vc = v_cache.data() + li * layer_stride;
+      float* k_new = fused ? k_rows.data() : kc + pos0 * kv_row;
+      float* v_new = fused ? v_rows.data() : vc + pos0 * kv_row;
       rmsnorm(ctx, x.data(), l.norm_in.data(), n, kHidden, 1e-6f, h.data());
-      matmul(ctx, mat(l.q, kHeads * kHeadDim, kHidden), h.data(), n, q.data());
-      matmul(ctx, mat(l.k, kv_row, kHidden), h.data(), n, k_new);
-      matmul(ctx, mat(l.v, kv_row, kHidden), h.data(), n, v_new);
+      if (fused) {
+        const MatRef qkv[3] = {mat(l.q, kHeads * kHeadDim, kHidden), mat(l.k, kv_row, kHidden),
+                               mat(l.v, kv_row, kHidden)};
+        float* ys[3] = {q.data(), k_new, v_new};
+        matmul_multi(ctx, qkv, 3, h.data(), n, ys);
+      } else {
+        matmul(ctx, mat(l.q, kHeads * kHeadDim, kHidden), h.data(), n, q.data());
+        matmul(ctx, mat(l.k, kv_row, kHidden), h.data(), n, k_new);
+        matmul(ctx, mat(l.v, kv_row, kHidden), h.data(), n, v_new);
+      }
       rmsnorm(ctx, q.data(), l.q_norm.data(), n * kHeads, kHeadDim, 1e-6f, q.data());
       rmsnorm(ctx, k_new, l.k_norm.data(), n * kKvHeads, kHeadDim, 1e-6f, k_new);
       rope(ctx, q.data(), n, kHeads, kHeadDim, pos.data(), inv_freq.data());
       rope(ctx, k_new, n, kKvHeads, kHeadDim, pos.data(), inv_freq.data());
-      attention(ctx, q.data(), n, pos0, kc, vc, kHeads, kKvHeads, kHeadDim, scale, att.data(),
-                scratch.data());
+      if (fused) {
+        const PagedKv kv{kc, vc, blocks.data(), bt, bt * kv_row, DType::kF32};
+        kv_store(ctx, k_new, n, kv_row, pos0, kc, kv);
+        kv_store(ctx, v_new, n, kv_row, pos0, vc, kv);
+        attention_paged(ctx, q.data(), n, pos0, kv, kHeads, kKvHeads, kHeadDim, scale, att.data(),
+                        paged_scratch.data());
+      } else {
+        attention(ctx, q.data(), n, pos0, kc, vc, kHeads, kKvHeads, kHeadDim, scale, att.data(),
+                  scratch.data());
+      }
       matmul(ctx, mat(l.o, kHidden, kHeads * kHeadDim), att.data(), n, h.data());
       add(ctx, x.data(), h.data(), n * kHidden, x.data());
       rmsnorm(ctx, x.data(), l.norm_post.data(), n, kHidden, 1e-6f, h.data());
-      matmul(ctx, mat(l.gate, kInter, kHidden), h.data(), n, gate.data());
-      matmul(ctx, mat(l.up, kInter, kHidden), h.data(), n, up.data());
+      if (fused) {
+        const MatRef gu[2] = {mat(l.gate, kInter, kHidden), mat(l.up, kInter, kHidden)};
+        float* ys[2] = {gate.data(), up.data()};
+        matmul_multi(ctx, gu, 2, h.data(), n, ys);
+      } else {
+        matmul(ctx, mat(l.gate, kInter, kHidden), h.data(), n, gate.data());
+        matmul(ctx, mat(l.up, kInter, kHidden), h.data(), n, up.data());
+      }
       silu_mul(ctx, gate.data(), up.data(), n * kInter, gate.data());
       matmul(ctx, mat(l.down, kHidden, kInter), gate.data(), n, h.data());
       add(ctx, x.data(), h.data(), n * kHidden, x.data());
@@ -341,15 +377,20 @@ void BM_qwen3_0_6b_stack(benchmark::State& state) {
     // Keep the residual stream bounded across iterations (random weights, no training).
     rmsnorm(ctx, x.data(), layers[0].norm_in.data(), n, kHidden, 1e-6f, x.data());
   }
+  // ~2 FLOP per weight per token (the lm_head of the last token only) + attention.
+  const double weights = kLayers * (4096.0 * kHidden + 1024.0 * kHeads * kHeadDim + 3.0 * kInter * kHidden);
+  const double flops = 2.0 * weights * n + 2.0 * kVocab * kHidden +
+                       kLayers * attention_flops(n, pos0, kHeads, kHeadDim);
+  timer.report(state, flops, 2.0 * (weights + kVocab * kHidden), ctx);
   state.counters["tokens/s"] =
       benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["threads"] = ctx.n_threads();
-  state.SetLabel(std::string(isa_name(ctx.isa())));
 }
 BENCHMARK(BM_qwen3_0_6b_stack)
-    ->ArgNames({"n", "pos0"})
-    ->Args({512, 0})  // prefill of a 512-token prompt
-    ->Args({1, 512})  // one decode step after it
+    ->ArgNames({"n", "pos0", "fused"})
+    ->Args({512, 0, 0})  // prefill of a 512-token prompt, one call per projection
+    ->Args({512, 0, 1})  // the same with matmul_multi + paged attention
+    ->Args({1, 512, 0})  // one decode step after it
+    ->Args({1, 512, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
