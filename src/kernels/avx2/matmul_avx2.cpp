@@ -47,7 +47,7 @@ constexpr int kGemvRows = 8;  // rows per GEMV step
 constexpr int64_t kTileRows = 3, kTileTokens = 4;
 // Rows per GEMM block: its weights (up to ~256 KB in the stored dtype) stay in L2.
 constexpr int64_t kBlockBytes = 256 * 1024;
-constexpr int64_t kMaxBlockTiles = 32;
+constexpr int64_t kMaxBlockTiles = 16;  // 48 rows: enough tasks to balance 2-4 threads
 
 // y = fma(W[k], x[k], y) for k in [k0, k1): the canonical column tail.
 template <DType D>
