@@ -1,8 +1,9 @@
-// matmul, matmul_rows and get_row: the scalar reference against a double-precision
-// product, then every ISA × thread count × dtype against the reference over awkward
-// shapes (token counts around the GEMV/GEMM switch and the 6-token micro-kernel,
-// columns around the 8/16-wide loops and the 256-column blocks, rows around the
-// 4-row and 16-row blocks).
+// matmul, matmul_multi, matmul_rows and get_row: the scalar reference against a
+// double-precision product, then every ISA × thread count × dtype against the reference
+// over awkward shapes (n = 1 (GEMV) and 2.. (3 × 4 GEMM tiles, full and partial token
+// groups), columns around the 8-wide loops, rows not multiples of the 3-row tile or the
+// 8-row GEMV step), then batch invariance bitwise (one call over n tokens ≡ n calls of one
+// token; matmul_multi ≡ separate calls; matmul_rows ≡ the same rows of matmul).
 #include <gtest/gtest.h>
 
 #include <cstring>

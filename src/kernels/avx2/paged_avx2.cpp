@@ -250,9 +250,9 @@ void attention_paged(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0
                               (pos % kv.block_tokens) * row_elems + kvh * head_dim;
           const char* kp = static_cast<const char*>(kv.k) + off * (f16 ? 2 : 4);
           const char* vp = static_cast<const char*>(kv.v) + off * (f16 ? 2 : 4);
-          for (int64_t b = 0; b < row_bytes; b += 64) {
-            _mm_prefetch(kp + b, _MM_HINT_T1);
-            _mm_prefetch(vp + b, _MM_HINT_T1);
+          for (int64_t byte = 0; byte < row_bytes; byte += 64) {
+            _mm_prefetch(kp + byte, _MM_HINT_T1);
+            _mm_prefetch(vp + byte, _MM_HINT_T1);
           }
         }
         for (int64_t j = 0; j < cnt_max; ++j) {
