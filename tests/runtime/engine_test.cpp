@@ -32,7 +32,7 @@ namespace qg::runtime {
 namespace {
 
 // Until dev/kernels' batch-invariant AVX2 matmul is merged, AVX2 cannot be bitwise.
-constexpr bool kAvx2MatmulBatchInvariant = false;
+constexpr bool kAvx2MatmulBatchInvariant = true;  // dev/kernels merged
 
 template <typename F>
 void wait_until(F&& cond) {
