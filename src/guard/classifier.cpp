@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "chat/chat_template.h"
+#include "guard/gen_decoder.h"
 #include "kernels/kernels.h"
 #include "model/qwen3.h"
 #include "tokenizer/tokenizer.h"
@@ -29,11 +30,22 @@ LongInput long_input_from_name(std::string_view name) {
   fail("unknown --long-input value '", name, "' (expected error or window)");
 }
 
+DType kv_dtype_from_name(std::string_view name) {
+  if (name == "f32") return DType::kF32;
+  if (name == "f16") return DType::kF16;
+  fail("unknown --kv-dtype '", name, "' (expected f32 or f16)");
+}
+
 Classifier::~Classifier() = default;
+
+int Classifier::threads() const { return kctx_->n_threads(); }
 
 std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   std::unique_ptr<Classifier> c(new Classifier());
   c->cfg_ = cfg;
+  if (cfg.kv_dtype != DType::kF32)
+    fail("--kv-dtype f16: this build keeps one f32 KV cache; f16 KV blocks come with the paged engine");
+  if (cfg.kv_cache_mb < 0) fail("--kv-cache-mb ", cfg.kv_cache_mb, ": must be >= 0");
   c->kctx_ = std::make_unique<kernels::Context>(cfg.threads);
   c->model_ = model::Qwen3Model::load(cfg.model_dir);
   c->tok_ = tok::Tokenizer::from_model_dir(cfg.model_dir);
@@ -56,6 +68,8 @@ std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   const Encoder enc = [t](std::string_view s) { return t->encode(s, Origin::kTemplate); };
   c->prompt_grammar_ = std::make_unique<OutputGrammar>(Mode::kPrompt, enc, im_end);
   c->response_grammar_ = std::make_unique<OutputGrammar>(Mode::kResponse, enc, im_end);
+  c->setup_ = DecoderSetup{c->prompt_grammar_.get(), c->response_grammar_.get(), c->tok_.get(), c->vocab_,
+                           c->stop_ids_};
   return c;
 }
 
@@ -95,7 +109,18 @@ int64_t Classifier::reuse_cache(const std::vector<int32_t>& ids, int64_t extra_t
   if (!cache_ || cache_->n_ctx() < need) {
     // Grow in steps of 1024 positions (never past the context) so a batch of
     // similar prompts allocates once; a new cache holds nothing to reuse.
-    const int64_t size = std::min(ctx_, (need + 1023) / 1024 * 1024);
+    int64_t size = std::min(ctx_, (need + 1023) / 1024 * 1024);
+    if (cfg_.kv_cache_mb > 0) {
+      // --kv-cache-mb bounds the cache: grow only as far as it allows, and refuse a
+      // moderation that can never fit, naming both numbers.
+      const auto& mc = model_->config();
+      const int64_t per_token = 2 * mc.num_hidden_layers * mc.kv_dim() * static_cast<int64_t>(sizeof(float));
+      const int64_t fit = cfg_.kv_cache_mb * (int64_t{1} << 20) / per_token;
+      if (need > fit)
+        fail("the moderation needs ", need, " KV positions (", (need * per_token + (1 << 20) - 1) >> 20,
+             " MiB); --kv-cache-mb ", cfg_.kv_cache_mb, " holds ", fit);
+      size = std::min(size, fit);
+    }
     cache_ = std::make_unique<model::KvCache>(model_->config(), size);
     cache_ids_.clear();
   }
@@ -103,6 +128,7 @@ int64_t Classifier::reuse_cache(const std::vector<int32_t>& ids, int64_t extra_t
   if (cfg_.reuse_prefix) {
     // Causal attention: the K/V of position i depend on tokens 0..i only, so a
     // common token prefix can stay. At least one token must be fed to get logits.
+    QG_CHECK(!ids.empty(), "reuse_cache: no tokens");
     const size_t limit = std::min(cache_ids_.size(), ids.size() - 1);
     while (keep < limit && cache_ids_[keep] == ids[keep]) ++keep;
   }
@@ -111,15 +137,39 @@ int64_t Classifier::reuse_cache(const std::vector<int32_t>& ids, int64_t extra_t
   return static_cast<int64_t>(ids.size() - keep);
 }
 
-void Classifier::forward(std::span<const int32_t> tokens, bool full, std::span<const int32_t> rows) {
-  const size_t n_out = full ? static_cast<size_t>(vocab_) : rows.size();
-  if (logits_.size() < n_out) logits_.resize(n_out);
-  model_->forward(*kctx_, tokens, *cache_, model::Logits::kLast, std::span<float>(logits_.data(), n_out),
-                  full ? std::span<const int32_t>{} : rows);
-  cache_ids_.insert(cache_ids_.end(), tokens.begin(), tokens.end());
+Result Classifier::run(const Prepared& p, const ClassifyOptions& opt) {
+  // A template that renders nothing (or only text the tokenizer drops) leaves no
+  // position to take logits at: refuse before touching the cache.
+  if (p.ids.empty())
+    fail("the chat template rendered no tokens for this conversation: nothing to moderate (check "
+         "--chat-template)");
+  reuse_cache(p.ids, output_budget(opt.decode, opt.max_new_tokens));
+  DecodeOutcome got;
+  bool called = false;
+  GenDecoder dec(setup_, p.mode, p.ids, opt, [&](DecodeOutcome&& o) {
+    got = std::move(o);
+    called = true;
+  });
+  drive_on_cache(dec, *kctx_, *model_, *cache_, cache_ids_, logits_);
+  QG_CHECK(called, "the decoder did not finish");
+  trace_ = std::move(got.trace);
+  if (got.error) std::rethrow_exception(got.error);
+  return std::move(got.result);
+}
+
+void Classifier::submit(const Conversation& conv, const ClassifyOptions& opt, ResultCallback done) {
+  Result r;
+  std::exception_ptr err;
+  try {
+    r = classify(conv, opt);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  done(std::move(r), err);
 }
 
 Result Classifier::classify(const Conversation& conv, const ClassifyOptions& opt) {
+  std::lock_guard lock(mu_);
   const auto t0 = std::chrono::steady_clock::now();
   const Prepared p = prepare(conv);
   const double render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -7,6 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -14,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/dtype.h"
 #include "base/segment.h"
 #include "guard/inputs.h"
 #include "guard/grammar.h"
@@ -48,7 +52,12 @@ struct ClassifierConfig {
   int threads = 0;                                     // <= 0: QG_THREADS, else all cores
   int64_t ctx = 0;                                     // <= 0: config max_position_embeddings
   bool reuse_prefix = true;  // keep the KV of the longest common token prefix between moderations
+  // The engine's settings (runtime::EngineConfig): --kv-dtype, --kv-cache-mb, --parallel.
+  DType kv_dtype = DType::kF32;
+  int64_t kv_cache_mb = 0;  // 0: no bound beyond the context
+  int parallel = 1;         // sequences scheduled together
 };
+DType kv_dtype_from_name(std::string_view name);  // "f32" | "f16"
 
 struct ClassifyOptions {
   DecodeMode decode = DecodeMode::kFast;
@@ -68,13 +77,30 @@ struct DecisionTrace {
   int32_t chosen = 0;
 };
 
+// The fixed, shared things a GenDecoder reads (owned by the Classifier, immutable).
+struct DecoderSetup {
+  const OutputGrammar* prompt_grammar = nullptr;
+  const OutputGrammar* response_grammar = nullptr;
+  const tok::Tokenizer* tokenizer = nullptr;
+  int32_t vocab = 0;
+  std::vector<int32_t> stop_ids;  // <|im_end|>, <|endoftext|>
+};
+
+// Receives a moderation's result, or the error that ended it (then the Result is empty).
+using ResultCallback = std::function<void(Result&&, std::exception_ptr)>;
+
 class Classifier {
  public:
   // Loads model, tokenizer and chat template from a checkpoint folder.
   static std::unique_ptr<Classifier> load(const ClassifierConfig& cfg);
   ~Classifier();
 
+  // Thread-safe and synchronous (moderations from several threads are serialised
+  // until the engine runs them together).
   Result classify(const Conversation& conv, const ClassifyOptions& opt);
+  // Thread-safe: starts a moderation; `done` is called exactly once with the result
+  // (policy not applied) or the error. Today it runs before submit returns.
+  void submit(const Conversation& conv, const ClassifyOptions& opt, ResultCallback done);
 
   // The rendered prompt and its tokens (what classify() feeds the model).
   struct Prepared {
@@ -87,19 +113,25 @@ class Classifier {
   const tok::Tokenizer& tokenizer() const { return *tok_; }
   const OutputGrammar& grammar(Mode m) const { return m == Mode::kPrompt ? *prompt_grammar_ : *response_grammar_; }
   int64_t ctx() const { return ctx_; }
+  int threads() const;
+  // The model and kernel context, for measurements on the model alone (bench --pp/--tg).
+  // Not while a moderation runs.
+  model::Qwen3Model& model() { return *model_; }
+  const kernels::Context& kernels_context() const { return *kctx_; }
   // Most output tokens a moderation may need in a decode mode (context budget).
   int64_t output_budget(DecodeMode m, int max_new_tokens) const;
+  // The decisions of the last classify() with opt.trace (single-threaded use).
   const std::vector<DecisionTrace>& last_trace() const { return trace_; }
 
  private:
   Classifier() = default;
-  // Decodes one prepared prompt that fits the context (decoder.cpp).
+  // Decodes one prepared prompt that fits the context (a GenDecoder).
   Result run(const Prepared& p, const ClassifyOptions& opt);
+  DecoderSetup setup_;  // what every GenDecoder reads (grammars, tokenizer, stop ids)
   Result run_windowed(const Conversation& conv, const ClassifyOptions& opt);
   // Makes the cache hold a prefix of `ids` (reusing what it can), returns the number
   // of tokens still to feed from `ids`.
   int64_t reuse_cache(const std::vector<int32_t>& ids, int64_t extra_tokens);
-  void forward(std::span<const int32_t> tokens, bool full, std::span<const int32_t> rows);
 
   ClassifierConfig cfg_;
   std::unique_ptr<kernels::Context> kctx_;
@@ -112,8 +144,9 @@ class Classifier {
   std::vector<int32_t> stop_ids_;  // <|im_end|>, <|endoftext|>
   std::unique_ptr<model::KvCache> cache_;
   std::vector<int32_t> cache_ids_;  // the tokens whose K/V the cache holds, in order
-  std::vector<float> logits_;       // [vocab] or [rows]: the last forward's logits
+  std::vector<float> logits_;       // drive_on_cache's logits buffer
   std::vector<DecisionTrace> trace_;
+  std::mutex mu_;  // one moderation at a time on the single KV cache
 };
 
 }  // namespace qg::guard

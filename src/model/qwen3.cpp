@@ -77,13 +77,8 @@ KvCache Qwen3Model::make_cache(int64_t n_ctx) const {
 void Qwen3Model::forward(const kernels::Context& ctx, std::span<const int32_t> tokens, KvCache& cache,
                          Logits which, std::span<float> out, std::span<const int32_t> vocab_rows) {
   const Qwen3Config& c = impl_->cfg;
-  const Qwen3Weights& w = impl_->w;
   Activations& a = impl_->act;
   const auto n_total = static_cast<int64_t>(tokens.size());
-  const int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim;
-  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;
-  const auto eps = static_cast<float>(c.rms_norm_eps);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
 
   // ---- Validate everything before touching the cache: a bad call changes nothing.
   if (n_total == 0) fail("forward: no tokens");
@@ -113,6 +108,29 @@ void Qwen3Model::forward(const kernels::Context& ctx, std::span<const int32_t> t
   const int64_t chunk_cap = std::min(n_total, kMaxChunk);
   a.ensure(ctx, c, chunk_cap, cache.n_ctx());
 
+  // A throw inside a later chunk (a kernel's check, an allocation) must not leave the
+  // cache claiming the positions of the chunks already run: the call either appends
+  // all of `tokens` or none of them.
+  const int64_t n_past_before = cache.n_past();
+  try {
+    forward_chunks(ctx, tokens, cache, which, out, vocab_rows, n_out);
+  } catch (...) {
+    cache.n_past_ = n_past_before;
+    throw;
+  }
+}
+
+void Qwen3Model::forward_chunks(const kernels::Context& ctx, std::span<const int32_t> tokens, KvCache& cache,
+                                Logits which, std::span<float> out, std::span<const int32_t> vocab_rows,
+                                int64_t n_out) {
+  const Qwen3Config& c = impl_->cfg;
+  const Qwen3Weights& w = impl_->w;
+  Activations& a = impl_->act;
+  const auto n_total = static_cast<int64_t>(tokens.size());
+  const int64_t H = c.hidden_size, I = c.intermediate_size, d = c.head_dim;
+  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads;
+  const auto eps = static_cast<float>(c.rms_norm_eps);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   for (int64_t c0 = 0; c0 < n_total; c0 += kMaxChunk) {
     const int64_t n = std::min(kMaxChunk, n_total - c0);
     const int64_t pos0 = cache.n_past();

@@ -97,6 +97,9 @@ class Qwen3Model {
  private:
   struct Impl;
   explicit Qwen3Model(std::unique_ptr<Impl> impl);
+  // forward's chunk loop, after validation (forward restores the cache length if it throws).
+  void forward_chunks(const kernels::Context& ctx, std::span<const int32_t> tokens, KvCache& cache, Logits which,
+                      std::span<float> out, std::span<const int32_t> vocab_rows, int64_t n_out);
   std::unique_ptr<Impl> impl_;
 };
 
