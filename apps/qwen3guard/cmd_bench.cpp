@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -22,8 +23,8 @@
 #include "command.h"
 #include "guard/classifier.h"
 #include "guard/inputs.h"
-#include "kernels/kernels.h"
 #include "model/qwen3.h"
+#include "runtime/engine.h"
 
 namespace qg::app {
 namespace {
@@ -156,42 +157,67 @@ void print_mode(const ModeRun& r) {
   std::fflush(stdout);
 }
 
-// llama-bench's two columns on the model alone: pp = prefill of `pp` random tokens in
-// one call (tokens/s), tg = `tg` tokens generated one per call after a prompt of
-// nothing (tokens/s, logits of each). Best of `reps` runs (the least disturbed).
+// llama-bench's two columns, through the engine like every moderation: pp = one
+// sequence whose single feed is `pp` random tokens (tokens/s of that prefill), tg =
+// one sequence of `tg` one-token feeds, each token the argmax of the previous
+// logits (tokens/s). Full-vocabulary logits at the last token of each feed, as
+// llama-bench computes them. Best of `reps` runs (the least disturbed).
+class SpeedDriver final : public runtime::SequenceDriver {
+ public:
+  SpeedDriver(std::vector<int32_t> first, int more, int64_t vocab, std::promise<double>& seconds)
+      : pending_(std::move(first)), more_(more), vocab_(vocab), seconds_(seconds) {}
+  runtime::Next next(runtime::Feed& feed) override {
+    if (pending_.empty()) return runtime::Next::kDone;
+    if (!started_) t0_ = std::chrono::steady_clock::now(), started_ = true;
+    feed.tokens = std::move(pending_);
+    pending_.clear();
+    feed.out_positions = {static_cast<int32_t>(feed.tokens.size() - 1)};
+    feed.want_logits = true;
+    return runtime::Next::kFeed;
+  }
+  void consume(const runtime::FeedOutput& out) override {
+    const auto row = out.logits.first(static_cast<size_t>(vocab_));
+    const auto best = static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+    if (more_-- > 0) pending_ = {best};
+  }
+  void finish(std::exception_ptr error) noexcept override {
+    if (error) {
+      seconds_.set_exception(error);
+    } else {
+      seconds_.set_value(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
+    }
+  }
+
+ private:
+  std::vector<int32_t> pending_;
+  int more_;
+  int64_t vocab_;
+  std::promise<double>& seconds_;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 struct RawSpeed {
   double pp = 0, tg = 0;
 };
 RawSpeed raw_speed(guard::Classifier& clf, int pp, int tg, int reps) {
-  model::Qwen3Model& m = clf.model();
-  const kernels::Context& ctx = clf.kernels_context();
-  const int64_t vocab = m.config().vocab_size;
+  runtime::Engine& engine = clf.engine();
+  const int64_t vocab = engine.model().config().vocab_size;
   std::mt19937 rng(1234);
+  // Random ordinary tokens (no two runs share a prefix, so the prefix cache never hits).
   std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(std::min<int64_t>(vocab, 100000) - 1));
-  std::vector<float> logits(static_cast<size_t>(vocab));
+  auto run = [&](int first, int more) {
+    std::vector<int32_t> prompt(static_cast<size_t>(first));
+    for (auto& t : prompt) t = tok(rng);
+    std::promise<double> seconds;
+    std::future<double> f = seconds.get_future();
+    engine.submit(std::make_unique<SpeedDriver>(std::move(prompt), more, vocab, seconds));
+    return f.get();
+  };
   RawSpeed best;
   for (int r = 0; r < reps; ++r) {
-    if (pp > 0) {
-      std::vector<int32_t> prompt(static_cast<size_t>(pp));
-      for (auto& t : prompt) t = tok(rng);
-      model::KvCache cache = m.make_cache(pp + 1);
-      const auto t0 = std::chrono::steady_clock::now();
-      m.forward(ctx, prompt, cache, model::Logits::kLast, logits);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      best.pp = std::max(best.pp, pp / s);
-    }
-    if (tg > 0) {
-      model::KvCache cache = m.make_cache(tg + 1);
-      int32_t t = tok(rng);
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < tg; ++i) {
-        const int32_t one[1] = {t};
-        m.forward(ctx, one, cache, model::Logits::kLast, logits);
-        t = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      }
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      best.tg = std::max(best.tg, tg / s);
-    }
+    if (pp > 0) best.pp = std::max(best.pp, pp / run(pp, 0));
+    if (tg > 0) best.tg = std::max(best.tg, tg / run(1, tg - 1));
   }
   return best;
 }

@@ -1,12 +1,11 @@
 // GenDecoder (gen_decoder.h): the fast, masked-text and text decode modes as a
-// SequenceDriver, the probabilities of docs/guard.md, and drive_on_cache.
+// SequenceDriver, and the probabilities of docs/guard.md.
 #include "guard/gen_decoder.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
-#include "model/qwen3.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qg::guard {
@@ -260,65 +259,6 @@ void GenDecoder::finish(std::exception_ptr error) noexcept {
       // The callback's owner must not throw into the engine; nothing can be reported.
     }
   }
-}
-
-void drive_on_cache(runtime::SequenceDriver& driver, const kernels::Context& ctx, model::Qwen3Model& m,
-                    model::KvCache& cache, std::vector<int32_t>& cache_tokens, std::vector<float>& scratch) {
-  const int64_t vocab = m.config().vocab_size;
-  runtime::Feed feed;
-  bool first = true;
-  try {
-    while (driver.next(feed) == runtime::Next::kFeed) {
-      QG_CHECK(!feed.tokens.empty(), "drive_on_cache: a feed without tokens");
-      QG_CHECK(!feed.want_hidden, "drive_on_cache: hidden states are not available on this path");
-      int64_t skip = 0;
-      if (first) {
-        // Prefix reuse: the cache already holds this many of the first tokens, but
-        // logits are needed from the first requested output on.
-        skip = std::min<int64_t>(cache.n_past(), static_cast<int64_t>(feed.tokens.size()) - 1);
-        if (!feed.out_positions.empty()) skip = std::min<int64_t>(skip, feed.out_positions.front());
-        cache.truncate(skip);
-        cache_tokens.resize(static_cast<size_t>(skip));
-      }
-      const std::span<const int32_t> toks = std::span<const int32_t>(feed.tokens).subspan(static_cast<size_t>(skip));
-      const int64_t n = static_cast<int64_t>(toks.size());
-      const int64_t rows = feed.vocab_rows.empty() ? vocab : static_cast<int64_t>(feed.vocab_rows.size());
-      const size_t n_out = feed.want_logits ? feed.out_positions.size() : 0;
-      // Only the last logits: the cheap path (the Gen decoder always asks for these).
-      const bool last_only = n_out == 1 && feed.out_positions[0] == static_cast<int32_t>(feed.tokens.size() - 1);
-      const auto which = n_out == 0 ? model::Logits::kNone : last_only ? model::Logits::kLast : model::Logits::kAll;
-      const size_t need = which == model::Logits::kAll ? static_cast<size_t>(n * rows) : static_cast<size_t>(rows);
-      if (scratch.size() < need) scratch.resize(need);
-      const int64_t before = cache.n_past();
-      try {
-        m.forward(ctx, toks, cache, which, std::span<float>(scratch.data(), need), feed.vocab_rows);
-      } catch (...) {
-        cache.truncate(std::min(before, cache.n_past()));
-        throw;
-      }
-      cache_tokens.insert(cache_tokens.end(), toks.begin(), toks.end());
-      std::vector<float> gathered;
-      std::span<const float> logits(scratch.data(), n_out * static_cast<size_t>(rows));
-      if (which == model::Logits::kAll) {
-        gathered.resize(n_out * static_cast<size_t>(rows));
-        for (size_t k = 0; k < n_out; ++k) {
-          const int64_t at = feed.out_positions[k] - skip;
-          std::copy_n(scratch.data() + at * rows, rows, gathered.data() + k * static_cast<size_t>(rows));
-        }
-        logits = gathered;
-      }
-      runtime::FeedOutput out;
-      out.logits = logits;
-      out.cached_tokens = skip;
-      driver.consume(out);
-      first = false;
-      feed = runtime::Feed{};
-    }
-  } catch (...) {
-    driver.finish(std::current_exception());
-    return;
-  }
-  driver.finish(nullptr);
 }
 
 }  // namespace qg::guard

@@ -1,5 +1,5 @@
 // The Qwen3Guard-Gen decoder as resumable state: a runtime::SequenceDriver that the
-// engine (or the synchronous drive_on_cache below) calls step by step. It never calls
+// engine calls step by step (tests drive it with a synchronous harness too). It never calls
 // the model itself; it says what to feed next and which logits it wants, and turns
 // the logits it gets back into choices, probabilities and, at the end, a Result.
 //
@@ -29,11 +29,6 @@
 
 #include "guard/classifier.h"
 #include "runtime/engine.h"
-
-namespace qg::model {
-class Qwen3Model;
-class KvCache;
-}  // namespace qg::model
 
 namespace qg::guard {
 
@@ -88,15 +83,5 @@ class GenDecoder final : public runtime::SequenceDriver {
   bool full_ = false;  // logits over the full vocabulary (else over allowed_)
   Clock::time_point fed_at_;
 };
-
-// Drives one sequence to its end on one KvCache with Qwen3Model::forward, on the
-// calling thread: the synchronous stand-in for runtime::Engine (and the test harness
-// of drivers). The cache's first cache.n_past() positions must hold the first tokens
-// of the driver's first feed (the caller's prefix reuse); they are not fed again, but
-// at least the tokens from the first requested output position on are. Calls
-// driver.finish exactly once. On a forward error the cache is truncated to the tokens
-// known good, and `cache_tokens` (the ids the cache holds, in order) stays true.
-void drive_on_cache(runtime::SequenceDriver& driver, const kernels::Context& ctx, model::Qwen3Model& m,
-                    model::KvCache& cache, std::vector<int32_t>& cache_tokens, std::vector<float>& scratch);
 
 }  // namespace qg::guard

@@ -1,8 +1,8 @@
-// GenDecoder as a runtime::SequenceDriver, driven by a harness of this test (not the
-// library's drive_on_cache): each feed goes through Qwen3Model::forward in two calls,
+// GenDecoder as a runtime::SequenceDriver, driven by a synchronous harness of this
+// test instead of the engine: each feed goes through Qwen3Model::forward in two calls,
 // the tokens before the first requested output without logits, then the rest with
 // Logits::kAll, and the requested positions are picked out of the [n, rows] block.
-// The driver must give what Classifier::classify gives (output ids, verdict,
+// The driver must give what Classifier::classify (on the engine) gives (output ids, verdict,
 // probabilities, decision logits) in all three modes; and the driver's protocol holds
 // (first feed = the prompt + forced tokens, outputs at the decision only, the allowed
 // rows unless the full vocabulary is wanted, finish called once).
