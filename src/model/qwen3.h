@@ -20,6 +20,7 @@
 namespace qg::model {
 
 class Qwen3Weights;  // typed views into the mapped checkpoint (model/qwen3_weights.h)
+struct StreamHeadWeights;  // Qwen3Guard-Stream heads (model/stream_heads.h)
 
 // Per-sequence attention cache. One per sequence; a batch of sequences is a batch of
 // caches (so later work can batch sequences with their own positions).
@@ -91,6 +92,9 @@ class Qwen3Model {
   // eos ids from generation_config.json (if present) and config.json.
   const std::vector<int32_t>& stop_token_ids() const;
   size_t checkpoint_bytes() const;  // sum of the mapped safetensors files
+  // The Stream heads of a Qwen3ForGuardModel checkpoint (config().is_stream()); nullptr
+  // for a Gen checkpoint.
+  const StreamHeadWeights* stream_heads() const;
   // Makes a cache of n_ctx positions (default: max_position_embeddings).
   KvCache make_cache(int64_t n_ctx = 0) const;
 
