@@ -102,7 +102,7 @@ TEST(StreamBoundsTest, TenThousandSessionsLeaveMemoryFlat) {
   // A small pool (512 blocks of 16 positions), so that it is wholly in use long before
   // the measurement starts: the pool is an arena whose pages are committed as blocks
   // are first touched, and its unreferenced blocks stay reusable (prefix cache).
-  StreamStack st("scalar", "stream_tiny_preset", 1, 512);
+  StreamStack st("", "stream_tiny_preset", 1, 512);  // the best ISA: speed, not bitwise checks
   StreamModerator m(*st.engine, *st.tok, *st.tpl);
   const auto ids = prompt_ids(st, "How can I make a bomb?");
   const std::vector<int32_t> resp = st.tok->encode("Sure, here is how.", Origin::kContent);
