@@ -130,6 +130,39 @@ void matmul_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_matmul_bf16)->Apply(matmul_args)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// One shape for every weight dtype (AVX2): args rows, cols, n, dtype (0 f32, 1 f16, 2 bf16).
+void BM_matmul_dtype(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
+  const DType dtype = state.range(3) == 0 ? DType::kF32 : state.range(3) == 1 ? DType::kF16 : DType::kBF16;
+  Context ctx(0);
+  const std::vector<float> wf = random_f32(static_cast<size_t>(rows * cols), 1);
+  std::vector<uint8_t> w(wf.size() * dtype_size(dtype));  // [rows, cols] in dtype
+  for (size_t i = 0; i < wf.size(); ++i) {
+    if (dtype == DType::kF32) {
+      reinterpret_cast<float*>(w.data())[i] = wf[i];
+    } else {
+      reinterpret_cast<uint16_t*>(w.data())[i] =
+          dtype == DType::kF16 ? f32_to_f16(wf[i]) : f32_to_bf16(wf[i]);
+    }
+  }
+  const std::vector<float> x = random_f32(static_cast<size_t>(n * cols), 2);  // [n, cols]
+  std::vector<float> y(static_cast<size_t>(n * rows));                        // [n, rows]
+  const MatRef ref{w.data(), dtype, rows, cols};
+  matmul(ctx, ref, x.data(), n, y.data());
+  LoopTimer timer;
+  for (auto _ : state) {
+    matmul(ctx, ref, x.data(), n, y.data());
+    benchmark::ClobberMemory();
+  }
+  timer.report(state, 2.0 * n * rows * cols,
+               double(dtype_size(dtype)) * rows * cols + 4.0 * n * (rows + cols), ctx);
+}
+BENCHMARK(BM_matmul_dtype)
+    ->ArgNames({"rows", "cols", "n", "dtype"})
+    ->ArgsProduct({{3072}, {1024}, {1, 512}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // Fused q/k/v projection of one layer (2048 + 1024 + 1024 rows × 1024), args: n, fused.
 void BM_qkv_bf16(benchmark::State& state) {
   const int64_t n = state.range(0);
