@@ -120,14 +120,8 @@ inline void tile_3x4(const void* w, const int64_t* o, int64_t cols,
   const float* x3 = xs[NT > 3 ? 3 : 0];
   const char* bytes = static_cast<const char*>(w);
   constexpr int64_t kSize = D == DType::kF32 ? 4 : 2;
-  for (int64_t c = 0; c < k8; c += 8) {
-    if ((c & 31) == 0) {  // fetch the next tile's rows into L2 (for the first token group
-                          // they come from memory)
-      const char* ahead = bytes + kSize * (kTileRows * cols + c);
-      _mm_prefetch(ahead + kSize * o[0], _MM_HINT_T1);
-      _mm_prefetch(ahead + kSize * o[1], _MM_HINT_T1);
-      _mm_prefetch(ahead + kSize * o[2], _MM_HINT_T1);
-    }
+  // One 8-column step of the canonical chains (the same FMAs whatever the unrolling).
+  auto step = [&](int64_t c) __attribute__((always_inline)) {
     const __m256 w0 = load8<D>(w, o[0] + c);
     const __m256 w1 = load8<D>(w, o[1] + c);
     const __m256 w2 = load8<D>(w, o[2] + c);
@@ -153,7 +147,21 @@ inline void tile_3x4(const void* w, const int64_t* o, int64_t cols,
       c13 = _mm256_fmadd_ps(w1, xv, c13);
       c23 = _mm256_fmadd_ps(w2, xv, c23);
     }
+  };
+  int64_t c = 0;
+  // 32 columns per iteration (one cache line of bf16 per row), the next tile's rows
+  // prefetched into L2 once per iteration.
+  for (; c + 32 <= k8; c += 32) {
+    const char* ahead = bytes + kSize * (kTileRows * cols + c);
+    _mm_prefetch(ahead + kSize * o[0], _MM_HINT_T1);
+    _mm_prefetch(ahead + kSize * o[1], _MM_HINT_T1);
+    _mm_prefetch(ahead + kSize * o[2], _MM_HINT_T1);
+    step(c);
+    step(c + 8);
+    step(c + 16);
+    step(c + 24);
   }
+  for (; c < k8; c += 8) step(c);
   alignas(16) float s[kTileRows][kTileTokens];
   _mm_store_ps(s[0], hsum4(c00, c01, c02, c03));
   _mm_store_ps(s[1], hsum4(c10, c11, c12, c13));
