@@ -302,6 +302,21 @@ bool Scheduler::schedule(Seq& s, int64_t& budget) {
   return true;
 }
 
+bool Scheduler::computed_by_another(const Seq& s) const {
+  // Requests that arrive together with the same head (the Gen policy header) would each
+  // compute it in the first step; instead, the first one computes it and the others wait one
+  // step and take its blocks from the cache.
+  const int64_t bt = pool_.block_tokens();
+  const int64_t c = s.n_computed;
+  if (!cfg_.prefix_cache || c % bt != 0 || static_cast<int64_t>(s.tokens.size()) < c + bt) return false;
+  if (first_wanted_output(s) < c + bt) return false;  // that block must be computed anyway
+  for (const Seq* r : batch_seqs_) {
+    if (r->n_computed > c || r->n_computed + r->step_n < c + bt) continue;
+    if (std::equal(s.tokens.begin(), s.tokens.begin() + c + bt, r->tokens.begin())) return true;
+  }
+  return false;
+}
+
 bool Scheduler::preempt_one() {
   Seq* victim = nullptr;
   for (auto& [id, p] : seqs_) {
@@ -379,6 +394,8 @@ void Scheduler::step() {
       if (std::find(from_cache.begin(), from_cache.end(), s) != from_cache.end()) continue;
       if (s->n_computed == static_cast<int64_t>(s->tokens.size())) {
         from_cache.push_back(s);
+      } else if (computed_by_another(*s)) {
+        continue;  // next step it finds that block in the prefix cache
       } else if (!schedule(*s, budget)) {
         blocked = true;
       }

@@ -89,6 +89,9 @@ class Scheduler {
   bool schedule(Seq& s, int64_t& budget);  // false: it needed blocks and got none
   void after_forward(Seq& s);
   bool preempt_one();
+  // Does a sequence already in this step's batch compute s's next (full) block, from the
+  // same tokens? Then s waits a step and gets it from the prefix cache.
+  bool computed_by_another(const Seq& s) const;
   void release_blocks(Seq& s, bool keep_tail);
   void complete_feed(Seq& s);           // consume() the finished feed's outputs
   // finish(err) + erase. keep_tail: the last partial block's content is valid (cache it).

@@ -346,6 +346,32 @@ TEST_P(EngineTest, VocabRowsAndHiddenAreTheSameUnderAnyChunking) {
   }
 }
 
+TEST_P(EngineTest, ASharedHeadArrivingTogetherIsComputedOnce) {
+  Engine engine(*model_, config(64));
+  std::mt19937 rng(12);
+  std::vector<int32_t> head(40);
+  for (auto& t : head) t = static_cast<int32_t>(rng() % V());
+  std::vector<std::vector<int32_t>> prompts(4, head);
+  for (size_t i = 0; i < prompts.size(); ++i) prompts[i].insert(prompts[i].end(), {int32_t(i), 50, int32_t(60 + i)});
+  std::promise<void> gate;
+  GateDriver::entered = false;
+  engine.submit(std::make_unique<GateDriver>(gate.get_future().share()));
+  wait_until([] { return GateDriver::entered.load(); });
+  std::vector<std::promise<Result>> done(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    engine.submit(std::make_unique<GreedyDriver>(prompts[i], 2, V(), &done[i]));
+  }
+  gate.set_value();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const Result r = done[i].get_future().get();
+    expect_same(r, alone(prompts[i], 2), "prompt " + std::to_string(i));
+    // The first computes the head; the others wait one step and reuse its 2 full blocks.
+    EXPECT_EQ(r.first_cached, i == 0 ? 0 : 32) << "prompt " << i;
+  }
+  wait_until([&] { return engine.stats().finished == 5; });
+  EXPECT_EQ(engine.stats().tokens_prefilled, 43 + 3 * 11);
+}
+
 TEST_P(EngineTest, FailuresEndOnlyTheirOwnSequence) {
   Engine engine(*model_, config(4));  // 64 positions
   std::vector<int32_t> good = {1, 2, 3, 4, 5};
