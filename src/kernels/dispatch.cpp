@@ -108,6 +108,19 @@ void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, floa
   ctx.table().matmul(ctx.pool(), w, x, n, y);
 }
 
+void matmul_multi(const Context& ctx, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys) {
+  QG_CHECK(n_w >= 1 && n_w <= kMatmulMultiMax, "matmul_multi: ", n_w, " matrices (1..",
+           kMatmulMultiMax, ")");
+  QG_CHECK(n >= 0, "matmul_multi: n=", n);
+  for (int64_t i = 0; i < n_w; ++i) {
+    QG_CHECK(ws[i].rows >= 0 && ws[i].cols == ws[0].cols, "matmul_multi: matrix ", i, " is [",
+             ws[i].rows, ", ", ws[i].cols, "], expected ", ws[0].cols, " columns");
+  }
+  if (n == 0) return;
+  ctx.table().matmul_multi(ctx.pool(), ws, n_w, x, n, ys);
+}
+
 void matmul_rows(const Context& ctx, const MatRef& w, const int32_t* rows, int64_t n_rows,
                  const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n_rows; ++i) {

@@ -25,6 +25,9 @@ struct KernelTable {
   Isa isa;
   // y[n, w.rows] = x[n, w.cols] · wᵀ
   void (*matmul)(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float* y);
+  // ys[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ, i < n_w (same cols)
+  void (*matmul_multi)(ThreadPool& pool, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                       float* const* ys);
   // y[n, n_rows] = x[n, w.cols] · w[rows]ᵀ
   void (*matmul_rows)(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_rows,
                       const float* x, int64_t n, float* y);

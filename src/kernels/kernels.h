@@ -76,6 +76,15 @@ bool isa_supported(Isa isa);
 // y[n, W.rows] = x[n, W.cols] · Wᵀ. Multi-threaded over rows of W.
 void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, float* y);
 
+// Several weights that read the same input, in one pass and one thread-pool round trip
+// (fused q/k/v or gate/up projections): ys[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ for
+// i < n_w, where every ws[i].cols == cols. Bitwise identical to n_w separate matmul calls
+// (each output keeps its canonical reduction order). 1 <= n_w <= kMatmulMultiMax; dtypes may
+// differ; the outputs must not overlap each other or x.
+constexpr int64_t kMatmulMultiMax = 8;
+void matmul_multi(const Context& ctx, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys);
+
 // Only the listed rows of W: y[n, n_rows] = x[n, W.cols] · W[rows]ᵀ. For logits of
 // a few allowed tokens (guard grammar) without computing the whole vocabulary.
 void matmul_rows(const Context& ctx, const MatRef& w, const int32_t* rows, int64_t n_rows,

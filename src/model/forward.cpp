@@ -189,9 +189,11 @@ void forward(const kernels::Context& ctx, const Qwen3Model& model, const KvStora
       void* v_pool = kv.v_layer(l);
 
       kernels::rmsnorm(ctx, x, L.input_layernorm.data(), T, H, eps, xn);
-      kernels::matmul(ctx, L.q_proj, xn, T, q);
-      kernels::matmul(ctx, L.k_proj, xn, T, k);
-      kernels::matmul(ctx, L.v_proj, xn, T, v);
+      {  // q, k, v in one pass over xn (bitwise the same as three matmul calls)
+        const kernels::MatRef qkv[3] = {L.q_proj, L.k_proj, L.v_proj};
+        float* const ys[3] = {q, k, v};
+        kernels::matmul_multi(ctx, qkv, 3, xn, T, ys);
+      }
       // Qwen3's per-head q/k RMSNorm over head_dim, before RoPE.
       kernels::rmsnorm(ctx, q, L.q_norm.data(), T * nh, d, eps, q);
       kernels::rmsnorm(ctx, k, L.k_norm.data(), T * nkv, d, eps, k);
@@ -214,8 +216,11 @@ void forward(const kernels::Context& ctx, const Qwen3Model& model, const KvStora
       kernels::add(ctx, x, xn, T * H, x);
 
       kernels::rmsnorm(ctx, x, L.post_attention_layernorm.data(), T, H, eps, xn);
-      kernels::matmul(ctx, L.gate_proj, xn, T, b.gate.data());  // [T, I]
-      kernels::matmul(ctx, L.up_proj, xn, T, b.up.data());      // [T, I]
+      {  // gate [T, I] and up [T, I] in one pass
+        const kernels::MatRef gu[2] = {L.gate_proj, L.up_proj};
+        float* const ys[2] = {b.gate.data(), b.up.data()};
+        kernels::matmul_multi(ctx, gu, 2, xn, T, ys);
+      }
       kernels::silu_mul(ctx, b.gate.data(), b.up.data(), T * I, b.gate.data());
       kernels::matmul(ctx, L.down_proj, b.gate.data(), T, xn);  // [T, H]
       kernels::add(ctx, x, xn, T * H, x);

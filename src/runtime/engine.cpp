@@ -66,7 +66,14 @@ void Engine::Impl::run() {
       return;
     }
     if (sched.has_work()) {
-      sched.step();
+      try {
+        sched.step();
+      } catch (...) {
+        // Not from a driver or a forward (those end their sequences inside step): the
+        // scheduler's own state may be half-updated, so every sequence ends with the error
+        // and nothing of theirs enters the prefix cache; the engine itself goes on.
+        sched.fail_all(std::current_exception(), false);
+      }
     }
     had_work = sched.has_work();
     std::lock_guard lk(mu);

@@ -95,12 +95,15 @@ struct QueueFull : std::exception {
 struct EngineStats {
   int64_t running = 0, waiting = 0, parked = 0;
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_cached = 0;  // cached: unreferenced, reusable
+  // Positions computed for each sequence's first feed (prefilled) and later feeds (decoded);
+  // positions served by the prefix cache instead of being computed.
   int64_t tokens_prefilled = 0, tokens_decoded = 0, prefix_hit_tokens = 0;
   int64_t steps = 0;
   // ---- Additions beyond the contract ----
   int64_t finished = 0, failed = 0;  // sequences ended ok / with an error (cancellations included)
   int64_t preemptions = 0;           // sequences whose blocks were taken back to unblock the pool
   int64_t evictions = 0;             // cached blocks evicted for new ones
+  int64_t cow_copies = 0;            // shared partial blocks copied before a write
   int64_t kv_block_tokens = 0;       // positions per block
   double last_progress_age_s = 0;    // seconds since the engine last finished a step while work was pending
 };
@@ -108,7 +111,8 @@ struct EngineStats {
 class Engine {
  public:
   using SeqId = uint64_t;
-  // Starts the engine thread. The model must outlive the engine.
+  // Starts the engine thread. The model must outlive the engine. Throws qg::Error on a bad
+  // configuration (before any thread starts). Never destroy an engine from its own drivers.
   Engine(const model::Qwen3Model& model, const EngineConfig& cfg);
   ~Engine();  // cancels everything not finished, joins the thread
   Engine(const Engine&) = delete;

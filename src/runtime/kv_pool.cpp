@@ -97,6 +97,7 @@ std::optional<int32_t> KvPool::make_writable(int32_t b) {
   const std::optional<int32_t> copy = allocate();
   if (!copy) return std::nullopt;
   copy_block(b, *copy);
+  ++copies_;
   release(b);
   return copy;
 }

@@ -54,6 +54,7 @@ class KvPool {
   int64_t n_cached() const { return n_lru_; }  // unreferenced but registered (reusable, evictable)
   int64_t n_used() const { return n_blocks() - n_available(); }  // referenced by some sequence
   int64_t evictions() const { return evictions_; }
+  int64_t copies() const { return copies_; }  // copy-on-write copies made
 
   // A fresh private block (ref 1): from the free list, else the least recently used
   // cached block is evicted. nullopt when every block is referenced.
@@ -113,6 +114,7 @@ class KvPool {
   int32_t lru_head_ = -1, lru_tail_ = -1;       // head: least recently used
   int64_t n_lru_ = 0;
   int64_t evictions_ = 0;
+  int64_t copies_ = 0;
   uint64_t next_gen_ = 1;
 };
 

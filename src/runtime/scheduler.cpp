@@ -68,8 +68,10 @@ void Scheduler::wake(Engine::SeqId id) {
   }
 }
 
-void Scheduler::cancel_all() {
-  while (!seqs_.empty()) end(*seqs_.begin()->second, std::make_exception_ptr(Cancelled()));
+void Scheduler::cancel_all() { fail_all(std::make_exception_ptr(Cancelled()), true); }
+
+void Scheduler::fail_all(std::exception_ptr err, bool keep_tails) {
+  while (!seqs_.empty()) end(*seqs_.begin()->second, err, keep_tails);
 }
 
 bool Scheduler::has_work() const {
@@ -85,15 +87,25 @@ void Scheduler::fill_stats(EngineStats& st) const {
   st.kv_blocks_used = pool_.n_used();
   st.kv_blocks_cached = pool_.n_cached();
   st.evictions = pool_.evictions();
+  st.cow_copies = pool_.copies();
   st.kv_block_tokens = pool_.block_tokens();
 }
 
 void Scheduler::admit() {
   while (!waiting_.empty() && static_cast<int>(running_.size()) < cfg_.max_running) {
     Seq* s = waiting_.front();
+    if (s->preempted) {
+      // Back only when all its positions fit in the blocks nobody holds now; otherwise
+      // it would take blocks back from the sequences it was preempted for.
+      const int64_t need = std::min(ceil_div(static_cast<int64_t>(s->tokens.size()), pool_.block_tokens()),
+                                    pool_.n_blocks());
+      if (!running_.empty() && pool_.n_available() < need) break;
+      s->preempted = false;
+    } else {
+      s->order = next_order_++;
+    }
     waiting_.pop_front();
     s->state = Seq::State::kRunning;
-    s->order = next_order_++;
     running_.push_back(s);
   }
 }
@@ -301,6 +313,13 @@ bool Scheduler::preempt_one() {
   }
   if (victim == nullptr) return false;
   release_blocks(*victim, true);
+  if (victim->state == Seq::State::kRunning) {
+    // Back to the head of the queue, keeping its arrival order (first come, first served).
+    std::erase(running_, victim);
+    victim->state = Seq::State::kWaiting;
+    victim->preempted = true;
+    waiting_.push_front(victim);
+  }
   ++totals_.preemptions;
   return true;
 }
@@ -353,9 +372,11 @@ void Scheduler::step() {
   for (size_t attempt = 0; attempt <= seqs_.size(); ++attempt) {
     int64_t budget = cfg_.step_tokens;
     bool blocked = false;
+    // Every lookup before any write: sequences arriving together with the same cached
+    // partial block all share it (the first writer copies it, the last takes it over).
+    for (Seq* s : order) prefix_lookup(*s);
     for (Seq* s : order) {
       if (std::find(from_cache.begin(), from_cache.end(), s) != from_cache.end()) continue;
-      prefix_lookup(*s);
       if (s->n_computed == static_cast<int64_t>(s->tokens.size())) {
         from_cache.push_back(s);
       } else if (!schedule(*s, budget)) {
@@ -363,6 +384,7 @@ void Scheduler::step() {
       }
     }
     if (!batch_.empty() || !blocked || !preempt_one()) break;
+    std::erase_if(order, [](const Seq* s) { return s->state != Seq::State::kRunning; });
   }
   // 3. One forward over every scheduled sequence.
   if (!batch_.empty()) {

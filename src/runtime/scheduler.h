@@ -47,6 +47,7 @@ struct Seq {
   int64_t n_computed = 0;           // positions whose K/V are in `blocks`
   std::vector<int32_t> blocks;      // block table: ceil(n_computed / block_tokens) blocks between steps
   std::vector<uint64_t> chain;      // content id of each full block (the prefix-cache hash chain)
+  bool preempted = false;           // in the waiting queue after a preemption (its tokens are kept)
   bool wake_pending = false;        // wake() arrived while not parked: the next kWait returns at once
   int64_t n_feeds = 0;
   // The current feed.
@@ -70,6 +71,9 @@ class Scheduler {
   void cancel(Engine::SeqId id);
   void wake(Engine::SeqId id);
   void cancel_all();
+  // Ends every sequence with err (the engine's last resort when a step throws outside the
+  // places that fail single sequences, e.g. out of memory).
+  void fail_all(std::exception_ptr err, bool keep_tails);
   bool has_work() const;  // anything a step would do
   void step();
   void fill_stats(EngineStats& s) const;

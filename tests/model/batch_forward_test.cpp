@@ -24,7 +24,7 @@ namespace {
 
 // Until dev/kernels' batch-invariant AVX2 matmul is merged (today's GEMV for n <= 3 and
 // GEMM for n > 3 sum in different orders), the AVX2 cases cannot pass.
-constexpr bool kAvx2MatmulBatchInvariant = false;
+constexpr bool kAvx2MatmulBatchInvariant = true;  // dev/kernels merged
 
 // A KV pool owned by the test: [layers, n_blocks, bt, kv_heads, head_dim] of dtype.
 struct TestPool {

@@ -63,6 +63,14 @@ void matmul(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float*
   });
 }
 
+// ys[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ: one matmul after the other.
+void matmul_multi(ThreadPool& pool, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys) {
+  for (int64_t i = 0; i < n_w; ++i) {
+    if (ws[i].rows > 0) matmul(pool, ws[i], x, n, ys[i]);
+  }
+}
+
 // y[n, n_rows] = x[n, w.cols] · w[rows]ᵀ
 void matmul_rows(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_rows,
                  const float* x, int64_t n, float* y) {
@@ -184,7 +192,7 @@ namespace qg::kernels {
 
 const KernelTable& ref_table() {
   static constexpr KernelTable table = {
-      Isa::kScalar, ref::matmul,    ref::matmul_rows,
+      Isa::kScalar, ref::matmul,    ref::matmul_multi, ref::matmul_rows,
       ref::rmsnorm, ref::rope,      ref::silu_mul,
       ref::add,     ref::attention, ref::attention_scratch_floats,
       ref::attention_paged, ref::attention_paged_scratch_floats, ref::kv_store,
