@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "base/error.h"
 #include "model/qwen3_weights.h"
+#include "model/stream_heads.h"
 #include "weights/tensor_store.h"
 
 namespace qg::model {
@@ -19,6 +21,7 @@ struct Qwen3Model::Impl {
   Qwen3Weights w;
   std::vector<int32_t> stop_ids;
   std::vector<float> inv_freq;  // [d/2] RoPE frequencies θ^(−2j/d), computed in double, rounded to f32
+  std::optional<StreamHeadWeights> heads;  // Qwen3ForGuardModel only
 };
 
 Qwen3Model::Qwen3Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -31,9 +34,10 @@ std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir) {
 std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, weights::LoadMode mode) {
   if (!std::filesystem::is_directory(dir)) fail(dir.string(), ": not a checkpoint folder");
   Qwen3Config cfg = Qwen3Config::load(dir);
-  auto impl = std::unique_ptr<Impl>(new Impl{cfg, weights::TensorStore::open(dir, mode), {}, {}, {}});
+  auto impl = std::unique_ptr<Impl>(new Impl{cfg, weights::TensorStore::open(dir, mode), {}, {}, {}, {}});
   impl->w = Qwen3Weights::bind(impl->store, impl->cfg);
   impl->stop_ids = weights::load_stop_token_ids(dir, impl->cfg);
+  if (impl->cfg.is_stream()) impl->heads = StreamHeadWeights::bind(impl->store, impl->cfg);
   const int64_t d = cfg.head_dim;
   impl->inv_freq.resize(static_cast<size_t>(d / 2));
   for (int64_t j = 0; j < d / 2; ++j) {
@@ -47,6 +51,7 @@ std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, w
 const Qwen3Config& Qwen3Model::config() const { return impl_->cfg; }
 const Qwen3Weights& Qwen3Model::weights() const { return impl_->w; }
 const std::vector<int32_t>& Qwen3Model::stop_token_ids() const { return impl_->stop_ids; }
+const StreamHeadWeights* Qwen3Model::stream_heads() const { return impl_->heads ? &*impl_->heads : nullptr; }
 const std::vector<float>& Qwen3Model::rope_inv_freq() const { return impl_->inv_freq; }
 size_t Qwen3Model::checkpoint_bytes() const { return impl_->store.total_bytes(); }
 

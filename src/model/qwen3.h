@@ -21,6 +21,7 @@
 namespace qg::model {
 
 class Qwen3Weights;  // typed views into the mapped checkpoint (model/qwen3_weights.h)
+struct StreamHeadWeights;  // Qwen3Guard-Stream heads (model/stream_heads.h)
 
 // Single-sequence attention cache for the one-sequence API below (the CLI's
 // logits/generate, the model tests, the Classifier until it moves to the engine).
@@ -96,6 +97,9 @@ class Qwen3Model {
   // eos ids from generation_config.json (if present) and config.json.
   const std::vector<int32_t>& stop_token_ids() const;
   size_t checkpoint_bytes() const;  // sum of the mapped safetensors files
+  // The Stream heads of a Qwen3ForGuardModel checkpoint (config().is_stream()); nullptr
+  // for a Gen checkpoint.
+  const StreamHeadWeights* stream_heads() const;
   // [head_dim/2] RoPE frequencies θ^(−2j/d), computed in double and rounded to f32 (as HF).
   const std::vector<float>& rope_inv_freq() const;
   // Makes a cache of n_ctx positions (default: max_position_embeddings).
