@@ -288,8 +288,20 @@ int run_bench(int argc, char** argv) {
   if (!convs.empty()) {
     const bool several = mode == "both" || mode == "all";
     auto go = [&](guard::DecodeMode m) {
+      const runtime::EngineStats before = clf->engine().stats();
       runs.push_back(bench_mode(*clf, convs, m, warmup, parallel));
-      if (!json) print_mode(runs.back());
+      if (!json) {
+        print_mode(runs.back());
+        // How the engine batched them (warm-up included): tokens per forward step.
+        const runtime::EngineStats after = clf->engine().stats();
+        const auto steps = after.steps - before.steps;
+        const auto pre = after.tokens_prefilled - before.tokens_prefilled;
+        const auto dec = after.tokens_decoded - before.tokens_decoded;
+        std::printf("            engine: %lld steps, %.1f tokens/step (prefilled %lld, decoded %lld, prefix hits %lld)\n",
+                    static_cast<long long>(steps), steps > 0 ? static_cast<double>(pre + dec) / steps : 0.0,
+                    static_cast<long long>(pre), static_cast<long long>(dec),
+                    static_cast<long long>(after.prefix_hit_tokens - before.prefix_hit_tokens));
+      }
       return runs.size() - 1;
     };
     if (mode == "fast" || several) fast = go(guard::DecodeMode::kFast);

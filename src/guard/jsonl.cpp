@@ -206,13 +206,21 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
         slot = std::move(window.front());
         window.pop_front();
       }
+      std::string json;
       if (slot.error.empty()) {
-        apply_policy(opt.policy, slot.result);
-        JsonOptions jo;
-        jo.line = slot.line;
-        jo.id_json = slot.id_json;
-        jo.include_ids = opt.include_ids;
-        out << result_to_json(slot.result, jo) << '\n';
+        try {  // the policy and the JSON of one line must not end the batch either
+          apply_policy(opt.policy, slot.result);
+          JsonOptions jo;
+          jo.line = slot.line;
+          jo.id_json = slot.id_json;
+          jo.include_ids = opt.include_ids;
+          json = result_to_json(slot.result, jo);
+        } catch (...) {
+          slot.error = line_error(std::current_exception(), slot.where);
+        }
+      }
+      if (slot.error.empty()) {
+        out << json << '\n';
         out.flush();
         ++st.ok;
         st.flagged += slot.result.flagged;
@@ -232,47 +240,54 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
   };
 
   std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    ++st.records;
-    Slot* slot;
-    {
-      std::lock_guard lock(mu);
-      window.emplace_back();
-      slot = &window.back();
-      slot->line = n;
-      slot->where = cat(opt.source_name, ":", n);
-    }
-    try {
-      InputRecord rec = parse_input_record(line, slot->where);
-      slot->id_json = rec.id_json;
-      submit(rec.conversation, opt.classify, [&, slot](Result&& r, std::exception_ptr e) {
+  try {
+    for (int64_t n = 1; std::getline(in, line); ++n) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") == std::string::npos) continue;
+      ++st.records;
+      Slot* slot;
+      {
         std::lock_guard lock(mu);
-        if (e) {
-          slot->error = line_error(e, slot->where);
-        } else {
-          slot->result = std::move(r);
+        window.emplace_back();
+        slot = &window.back();
+        slot->line = n;
+        slot->where = cat(opt.source_name, ":", n);
+      }
+      try {
+        InputRecord rec = parse_input_record(line, slot->where);
+        slot->id_json = rec.id_json;
+        submit(rec.conversation, opt.classify, [&, slot](Result&& r, std::exception_ptr e) {
+          std::lock_guard lock(mu);
+          if (e) {
+            slot->error = line_error(e, slot->where);
+          } else {
+            slot->result = std::move(r);
+          }
+          slot->done = true;
+          cv.notify_all();
+        });
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!slot->done) {
+          slot->error = line_error(std::current_exception(), slot->where);
+          slot->done = true;
         }
-        slot->done = true;
-        cv.notify_all();
-      });
-    } catch (...) {
-      std::lock_guard lock(mu);
-      if (!slot->done) {
-        slot->error = line_error(std::current_exception(), slot->where);
-        slot->done = true;
+      }
+      write_ready();
+      while (window.size() >= parallel) {
+        wait_front();
+        write_ready();
       }
     }
-    write_ready();
-    while (window.size() >= parallel) {
+    while (!window.empty()) {
       wait_front();
       write_ready();
     }
-  }
-  while (!window.empty()) {
-    wait_front();
-    write_ready();
+  } catch (...) {
+    // --strict-input or a failing output stream: the callbacks of the lines still in
+    // flight point into `window`, so wait for them before it goes away.
+    drain();
+    throw;
   }
   return st;
 }
