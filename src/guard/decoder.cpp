@@ -149,6 +149,9 @@ Result Classifier::run(const Prepared& p, const ClassifyOptions& opt) {
       int32_t tok;
       if (masked) {
         tok = argmax_allowed(allowed, [&](size_t i) { return logits[allowed[i]]; });
+      } else if (opt.choose) {
+        tok = opt.choose(logits);
+        QG_CHECK(tok >= 0 && tok < vocab_, "sampler chose token ", tok, " outside the vocabulary");
       } else {
         tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
@@ -162,6 +165,7 @@ Result Classifier::run(const Prepared& p, const ClassifyOptions& opt) {
           on_grammar = false;
         }
       }
+      if (!masked && opt.on_token && !opt.on_token(tok, logits)) break;
       if (masked ? g.done(cursor) : std::find(stop_ids_.begin(), stop_ids_.end(), tok) != stop_ids_.end()) break;
       pending.assign(1, tok);
     }
