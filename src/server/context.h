@@ -40,7 +40,7 @@ struct ServerContext {
 
   // 404 model_not_found unless absent or the served name.
   std::optional<ApiError> check_model(const std::optional<std::string>& model) const;
-  // 503 while loading or draining.
+  // 503 while loading (accepted requests are served while draining).
   std::optional<ApiError> check_ready() const;
   // One access-log line on stderr.
   void log(const HttpRequest& req, int status, int64_t tokens, double ms, const std::string& extra = "");

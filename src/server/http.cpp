@@ -1,9 +1,9 @@
 // HttpServer on cpp-httplib 0.11 (Debian's libcpp-httplib-dev; see http.h).
 //
-// Graceful stop: httplib's stop() closes the listening socket; each connection thread
-// finishes the request it is serving and does not read another from a keep-alive
-// connection, and the thread pool drains its queue before listen returns. So every
-// request whose connection was accepted gets its answer.
+// Graceful stop: the listening socket is shut down (see Listener); the thread pool
+// serves every connection already accepted before listen returns, so every request
+// whose connection was accepted gets its answer. While draining, responses carry
+// "Connection: close" (the router adds it) so keep-alive clients move elsewhere.
 //
 // client_gone: httplib 0.11 does not expose a request's socket, so the first call
 // finds it once among this process's descriptors by matching the connection's two
@@ -115,9 +115,21 @@ void apply(const HttpResponse& n, httplib::Response& r) {
 
 }  // namespace
 
+// Stops accepting without httplib's stop(): stop() marks the listening socket invalid,
+// and httplib 0.11 then drops, unread, every accepted connection still queued for a
+// worker thread. shutdown() on the listening socket instead makes accept() fail, the
+// accept loop exits, and the pool drains its queue serving each of those connections.
+class Listener : public httplib::Server {
+ public:
+  void stop_accepting() {
+    const socket_t s = svr_sock_;
+    if (s != INVALID_SOCKET) ::shutdown(s, SHUT_RDWR);
+  }
+};
+
 struct HttpServer::Impl {
   HttpConfig cfg;
-  httplib::Server svr;
+  Listener svr;
   std::function<void(const HttpRequest&, HttpResponse&)> on_error;
   std::function<void(const HttpRequest&, int, double)> logger;
 };
@@ -189,6 +201,6 @@ int HttpServer::bind() {
 
 void HttpServer::serve() { impl_->svr.listen_after_bind(); }
 
-void HttpServer::stop() { impl_->svr.stop(); }
+void HttpServer::stop() { impl_->svr.stop_accepting(); }
 
 }  // namespace qg::server

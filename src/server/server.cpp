@@ -73,7 +73,6 @@ std::optional<ApiError> ServerContext::check_model(const std::optional<std::stri
 }
 
 std::optional<ApiError> ServerContext::check_ready() const {
-  if (draining) return ApiError{503, "the server is shutting down", "server_error", {}, std::string("draining")};
   if (!ready) return ApiError{503, "the model is not ready: " + not_ready_reason, "server_error", {}, std::string("not_ready")};
   return std::nullopt;
 }
@@ -136,6 +135,9 @@ void Router::add(const std::string& method, const std::string& path, const std::
         res = error_response(ApiError{500, cat("internal error: ", e.what()), "server_error", {}, {}});
       }
     }
+    // Draining: serve what was accepted, but tell keep-alive clients to reconnect
+    // (to another replica).
+    if (ctx.draining) res.headers.emplace_back("Connection", "close");
     if (!res.stream) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ctx.metrics.request(name, res.status, s);
