@@ -56,6 +56,17 @@ std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   const Encoder enc = [t](std::string_view s) { return t->encode(s, Origin::kTemplate); };
   c->prompt_grammar_ = std::make_unique<OutputGrammar>(Mode::kPrompt, enc, im_end);
   c->response_grammar_ = std::make_unique<OutputGrammar>(Mode::kResponse, enc, im_end);
+  // The canonical split (reuse_cache): the template head of each mode is the common
+  // token prefix of two renders whose contents differ from their first character.
+  auto head = [&](const Conversation& a, const Conversation& b) {
+    const auto x = c->prepare(a).ids, y = c->prepare(b).ids;
+    size_t n = 0;
+    while (n < x.size() && n < y.size() && x[n] == y[n]) ++n;
+    return std::vector<int32_t>(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n));
+  };
+  c->head_ids_[static_cast<int>(Mode::kPrompt)] = head(prompt_conversation("a"), prompt_conversation("Zebra"));
+  c->head_ids_[static_cast<int>(Mode::kResponse)] =
+      head(response_conversation("a", "b"), response_conversation("Quick", "Zz"));
   return c;
 }
 
@@ -90,7 +101,15 @@ int64_t Classifier::output_budget(DecodeMode m, int max_new_tokens) const {
   return std::min<int64_t>(n, m == DecodeMode::kMaskedText ? max_new_tokens : n);
 }
 
-int64_t Classifier::reuse_cache(const std::vector<int32_t>& ids, int64_t extra_tokens) {
+// Prefix reuse, bitwise exact: every prompt is prefilled as two forward calls split at
+// the same place, its canonical split P = the length of its common prefix with its
+// mode's template head (a function of the conversation alone): [0, P) then the rest.
+// The cache's head is reused only when it was computed with the same split over the
+// same tokens, so a moderation computes exactly the same numbers whether its head came
+// from the cache, from a fresh computation, or with --no-prefix-reuse; results never
+// depend on what ran before (kernels need not be invariant to the number of rows).
+int64_t Classifier::reuse_cache(const Prepared& p, int64_t extra_tokens, int64_t& reused) {
+  const std::vector<int32_t>& ids = p.ids;
   const int64_t need = static_cast<int64_t>(ids.size()) + extra_tokens;
   if (!cache_ || cache_->n_ctx() < need) {
     // Grow in steps of 1024 positions (never past the context) so a batch of
@@ -98,17 +117,24 @@ int64_t Classifier::reuse_cache(const std::vector<int32_t>& ids, int64_t extra_t
     const int64_t size = std::min(ctx_, (need + 1023) / 1024 * 1024);
     cache_ = std::make_unique<model::KvCache>(model_->config(), size);
     cache_ids_.clear();
+    cache_split_ = -1;
   }
-  size_t keep = 0;
-  if (cfg_.reuse_prefix) {
-    // Causal attention: the K/V of position i depend on tokens 0..i only, so a
-    // common token prefix can stay. At least one token must be fed to get logits.
-    const size_t limit = std::min(cache_ids_.size(), ids.size() - 1);
-    while (keep < limit && cache_ids_[keep] == ids[keep]) ++keep;
+  const std::vector<int32_t>& head = head_ids_[static_cast<int>(p.mode)];
+  // At least one token must be left to feed, to get logits.
+  const size_t limit = std::min(head.size(), ids.size() - 1);
+  size_t split = 0;
+  while (split < limit && head[split] == ids[split]) ++split;
+  const bool hit = cfg_.reuse_prefix && cache_split_ == static_cast<int64_t>(split) && cache_ids_.size() >= split &&
+                   std::equal(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(split), cache_ids_.begin());
+  cache_->truncate(hit ? static_cast<int64_t>(split) : 0);
+  cache_ids_.resize(hit ? split : 0);
+  reused = hit ? static_cast<int64_t>(split) : 0;
+  if (!hit && split > 0) {
+    const int32_t any_row = 0;  // logits of the head are not needed: one row, the cheapest
+    forward(std::span<const int32_t>(ids.data(), split), false, std::span<const int32_t>(&any_row, 1));
   }
-  cache_->truncate(static_cast<int64_t>(keep));
-  cache_ids_.resize(keep);
-  return static_cast<int64_t>(ids.size() - keep);
+  cache_split_ = static_cast<int64_t>(split);
+  return static_cast<int64_t>(ids.size() - split);
 }
 
 void Classifier::forward(std::span<const int32_t> tokens, bool full, std::span<const int32_t> rows) {

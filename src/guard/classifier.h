@@ -104,9 +104,9 @@ class Classifier {
   // Decodes one prepared prompt that fits the context (decoder.cpp).
   Result run(const Prepared& p, const ClassifyOptions& opt);
   Result run_windowed(const Conversation& conv, const ClassifyOptions& opt);
-  // Makes the cache hold a prefix of `ids` (reusing what it can), returns the number
-  // of tokens still to feed from `ids`.
-  int64_t reuse_cache(const std::vector<int32_t>& ids, int64_t extra_tokens);
+  // Makes the cache hold the canonical prefix of `ids` (reused, or computed now as its
+  // own forward call), returns the number of tokens still to feed from `ids`.
+  int64_t reuse_cache(const Prepared& p, int64_t extra_tokens, int64_t& reused);
   void forward(std::span<const int32_t> tokens, bool full, std::span<const int32_t> rows);
 
   ClassifierConfig cfg_;
@@ -120,6 +120,10 @@ class Classifier {
   std::vector<int32_t> stop_ids_;  // <|im_end|>, <|endoftext|>
   std::unique_ptr<model::KvCache> cache_;
   std::vector<int32_t> cache_ids_;  // the tokens whose K/V the cache holds, in order
+  // The template head every conversation of a mode starts with (the common token prefix
+  // of two probe renders), and the split the cache's head was computed with (-1: none).
+  std::vector<int32_t> head_ids_[2];
+  int64_t cache_split_ = -1;
   std::vector<float> logits_;       // [vocab] or [rows]: the last forward's logits
   std::vector<DecisionTrace> trace_;
 };

@@ -99,8 +99,9 @@ Result Classifier::run(const Prepared& p, const ClassifyOptions& opt) {
   if (opt.keep_ids) r.prompt_ids = p.ids;
   trace_.clear();
 
-  const int64_t to_feed = reuse_cache(p.ids, output_budget(opt.decode, opt.max_new_tokens));
-  r.reused_prefix_tokens = r.prompt_tokens - to_feed;
+  const auto t_head = Clock::now();
+  const int64_t to_feed = reuse_cache(p, output_budget(opt.decode, opt.max_new_tokens), r.reused_prefix_tokens);
+  r.timings.prefill_ms += ms_since(t_head);
   std::vector<int32_t> pending(p.ids.end() - to_feed, p.ids.end());
   bool first_forward = true;
   auto timed_forward = [&](bool full, std::span<const int32_t> rows) {

@@ -73,7 +73,8 @@ ordered_json result_json(const guard::Result& r, guard::Strictness policy) {
   q["policy"] = policy == guard::Strictness::kStrict ? "strict" : "loose";
   q["flag_reasons"] = native["flag_reasons"];
   q["probabilities"] = native["probabilities"];
-  q["tokens"] = native["tokens"];
+  // No token counts or timings here: they depend on what ran before (prefix reuse),
+  // and a result must be a function of its input alone.
   return ordered_json{{"flagged", r.flagged},
                       {"categories", cats},
                       {"category_scores", scores},

@@ -184,7 +184,7 @@ int run_server(const ServeConfig& cfg) {
     if (res.status == 404) e.message = "no route " + req.method + " " + req.path.substr(0, 200), e.code = "not_found";
     else if (res.status == 413) e.message = cat("request body exceeds the limit of ", ctx.cfg.limits.max_body_bytes, " bytes"), e.code = "request_too_large";
     else if (res.status == 405) e.message = "method not allowed";
-    else e.message = cat("HTTP error ", res.status);
+    else e.message = cat("HTTP error ", res.status, ": malformed request, or its body did not arrive within the read timeout");
     res = error_response(e);
     ctx.metrics.request("other", e.status, 0);
     ctx.log(req, e.status, 0, 0);
