@@ -63,7 +63,7 @@ json parse_body(std::string_view content_type, std::string_view body, const Limi
   json j;
   try {
     j = json::parse(body.begin(), body.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     reject(cat("invalid JSON body: ", e.what()), "", "invalid_json");
   }
   if (!j.is_object()) reject("the request body must be a JSON object", "");

@@ -152,6 +152,7 @@ const user = (content) => ({ messages: [{ role: 'user', content }] });
 const bad = [
   ['bad JSON', () => post('/v1/chat/completions', '{"messages": [', {}), 400],
   ['JSON array body', () => post('/v1/moderations', '[1,2,3]'), 400],
+  ['number out of range', () => post('/v1/moderations', '{"input": "x", "n": 1e400}'), 400],
   ['trailing garbage', () => post('/v1/moderations', '{"input": "x"} xyz'), 400],
   ['missing messages', () => post('/v1/chat/completions', { model: NAME }), 400],
   ['empty messages', () => post('/v1/chat/completions', { messages: [] }), 400],

@@ -133,6 +133,8 @@ TEST(Requests, MalformedAreRejected) {
       {"chat", kJson, "{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}]}", 400, ""},
       {"chat", kJson, "{\"messages\": [{\"role\": \"user\", \"content\": \"\xc3\"}]}", 400, ""},
       {"chat", kJson, deep, 400, ""},
+      {"chat", kJson, R"({"messages": [{"role": "user", "content": "x"}], "temperature": 1e400})", 400, ""},  // found by the fuzzer
+      {"mod", kJson, "089e67167(", 400, ""},
       {"chat", kJson, deep_obj, 400, ""},
       {"chat", kJson, many_msgs, 400, "messages"},
       {"chat", "text/plain", R"({"messages": [{"role": "user", "content": "x"}]})", 415, ""},
