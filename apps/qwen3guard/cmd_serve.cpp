@@ -42,13 +42,14 @@ int run_serve(int argc, char** argv) {
   app.add_option("--api-key", api_key, "require 'Authorization: Bearer KEY' on /v1 and /beta routes");
   app.add_option("--api-key-file", api_key_file, "file with one accepted API key per line");
   app.add_option("--served-model-name", cfg.served_model_name, "model name in responses (default: the folder name)");
-  app.add_option("--parallel", cfg.parallel, "sequences batched together (runtime::Engine; 1 today)");
+  app.add_option("--parallel", cfg.parallel, "sequences the engine batches together (default 16)");
   app.add_option("--threads", cfg.threads, "compute threads (default: QG_THREADS or all cores)");
   app.add_option("--http-threads", cfg.http_threads, "connection threads: clients served at once (default 64)");
   std::string dtype;
   app.add_option("--dtype", dtype, "weights dtype (auto: as stored; the only one supported today)");
   app.add_option("--ctx", cfg.ctx, "context size in tokens (default: config max_position_embeddings)");
-  app.add_option("--kv-cache-mb", cfg.kv_cache_mb, "KV pool size for the engine (unused by the single-model backend)");
+  app.add_option("--kv-cache-mb", cfg.kv_cache_mb, "the engine's KV pool in MB (default 1024)");
+  app.add_option("--kv-dtype", cfg.kv_dtype, "KV cache dtype: f32 (default) or f16")->check(CLI::IsMember({"f32", "f16"}));
   app.add_option("--policy", policy, "strict (default): Controversial is flagged; loose: it is not")
       ->check(CLI::IsMember({"strict", "loose"}));
   app.add_option("--thresholds", thresholds, "also flag when P(category) >= t, e.g. Violent=0.3,PII=0.5");
@@ -78,7 +79,7 @@ int run_serve(int argc, char** argv) {
   }
   if (cfg.limits.max_input_tokens <= 0 || cfg.limits.max_tokens <= 0 || cfg.limits.default_max_tokens <= 0 ||
       cfg.limits.default_max_tokens > cfg.limits.max_tokens || max_body <= 0 || cfg.http_threads <= 0 ||
-      cfg.max_waiting < 0) {
+      cfg.max_waiting < 0 || cfg.parallel <= 0) {
     std::fprintf(stderr, "qwen3guard serve: limits must be positive (and --default-max-tokens <= --max-tokens-limit)\n");
     return kExitUsage;
   }

@@ -178,4 +178,45 @@ size_t attention_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_kv_po
   return ctx.table().attention_scratch_floats(ctx.n_threads(), n_q, n_kv_pos, n_heads);
 }
 
+namespace {
+
+void check_paged(const PagedKv& kv, int64_t row_elems, const char* what) {
+  QG_CHECK(kv.block_tokens > 0, what, ": block_tokens=", kv.block_tokens);
+  QG_CHECK(kv.block_stride >= kv.block_tokens * row_elems, what, ": block_stride ", kv.block_stride,
+           " < block_tokens ", kv.block_tokens, " x ", row_elems, " elements per position");
+  QG_CHECK(kv.dtype == DType::kF32 || kv.dtype == DType::kF16, what, ": KV dtype ",
+           dtype_name(kv.dtype), " (expected F32 or F16)");
+  QG_CHECK(kv.blocks != nullptr, what, ": no block table");
+}
+
+}  // namespace
+
+void attention_paged(const Context& ctx, const float* q, int64_t n_q, int64_t pos0,
+                     const PagedKv& kv, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                     float scale, float* out, float* scratch) {
+  QG_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "attention_paged: ", n_heads,
+           " query heads are not a multiple of ", n_kv_heads, " kv heads");
+  QG_CHECK(pos0 >= 0 && n_q >= 0 && head_dim > 0, "attention_paged: pos0=", pos0, " n_q=", n_q,
+           " head_dim=", head_dim);
+  if (n_q == 0) return;
+  check_paged(kv, n_kv_heads * head_dim, "attention_paged");
+  ctx.table().attention_paged(ctx.pool(), q, n_q, pos0, kv, n_heads, n_kv_heads, head_dim, scale,
+                              out, scratch);
+}
+
+size_t attention_paged_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_pos,
+                                      int64_t n_heads, int64_t head_dim) {
+  return ctx.table().attention_paged_scratch_floats(ctx.n_threads(), n_q, n_pos, n_heads,
+                                                    head_dim);
+}
+
+void kv_store(const Context& ctx, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv) {
+  QG_CHECK(pos0 >= 0 && n >= 0 && row_elems > 0, "kv_store: pos0=", pos0, " n=", n,
+           " row_elems=", row_elems);
+  if (n == 0) return;
+  check_paged(kv, row_elems, "kv_store");
+  ctx.table().kv_store(ctx.pool(), rows, n, row_elems, pos0, base, kv);
+}
+
 }  // namespace qg::kernels

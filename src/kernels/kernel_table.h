@@ -38,6 +38,14 @@ struct KernelTable {
                     const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                     float scale, float* out, float* scratch);
   size_t (*attention_scratch_floats)(int n_threads, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
+  // Paged cache (kernels.h): attention over a block table, and storing new K/V rows.
+  void (*attention_paged)(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0,
+                          const PagedKv& kv, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                          float scale, float* out, float* scratch);
+  size_t (*attention_paged_scratch_floats)(int n_threads, int64_t n_q, int64_t n_pos,
+                                           int64_t n_heads, int64_t head_dim);
+  void (*kv_store)(ThreadPool& pool, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+                   void* base, const PagedKv& kv);
 };
 
 // The scalar reference (ref/): plain loops written for clarity. It is the oracle of

@@ -21,7 +21,10 @@
 #include <span>
 #include <vector>
 
+#include <string>
+
 #include "base/dtype.h"
+#include "base/error.h"
 
 namespace qg::model {
 class Qwen3Model;
@@ -41,7 +44,13 @@ struct EngineConfig {
   int max_running = 16;              // --parallel: sequences scheduled together
   int64_t max_waiting = 4096;        // submitted but not yet running; beyond it submit() throws QueueFull
   bool prefix_cache = true;          // share full blocks by the hash chain of their tokens
+  // ---- Additions beyond the contract ----
+  std::string isa;                   // "scalar" | "avx2"; empty: QG_FORCE_ISA, else the best supported
+  int64_t kv_blocks = 0;             // > 0: exact pool size in blocks (tests), overrides kv_cache_mb
 };
+
+// kv_cache_mb = 0 means this many MiB (the pool's pages are committed only when used).
+constexpr int64_t kDefaultKvCacheMb = 1024;
 
 // What a sequence feeds next, and which outputs it wants back.
 struct Feed {
@@ -72,6 +81,12 @@ class SequenceDriver {
   virtual void finish(std::exception_ptr error) noexcept = 0;
 };
 
+// The error a cancelled sequence's finish() receives (cancel(), or the engine's destructor).
+class Cancelled : public qg::Error {
+ public:
+  Cancelled() : qg::Error("the sequence was cancelled") {}
+};
+
 // Thrown by submit() when the waiting queue is full (the server answers 429).
 struct QueueFull : std::exception {
   const char* what() const noexcept override { return "the engine's queue is full"; }
@@ -82,6 +97,11 @@ struct EngineStats {
   int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_cached = 0;  // cached: unreferenced, reusable
   int64_t tokens_prefilled = 0, tokens_decoded = 0, prefix_hit_tokens = 0;
   int64_t steps = 0;
+  // ---- Additions beyond the contract ----
+  int64_t finished = 0, failed = 0;  // sequences ended ok / with an error (cancellations included)
+  int64_t preemptions = 0;           // sequences whose blocks were taken back to unblock the pool
+  int64_t evictions = 0;             // cached blocks evicted for new ones
+  int64_t kv_block_tokens = 0;       // positions per block
   double last_progress_age_s = 0;    // seconds since the engine last finished a step while work was pending
 };
 

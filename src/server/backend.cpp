@@ -1,7 +1,13 @@
-// The mutex backend (backend.h).
+// Backend on guard::Classifier + runtime::Engine (backend.h).
 #include "server/backend.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
 #include "base/error.h"
+#include "runtime/engine.h"
 
 namespace qg::server {
 
@@ -9,73 +15,141 @@ std::unique_ptr<Backend> Backend::load(const BackendConfig& cfg) {
   std::unique_ptr<Backend> b(new Backend());
   b->cfg_ = cfg;
   b->clf_ = guard::Classifier::load(cfg.classifier);
-  b->progress();
   return b;
 }
 
 Backend::~Backend() = default;
-
-int64_t Backend::now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 Backend::Ticket::~Ticket() {
   if (b_) b_->admitted_.fetch_sub(1);
 }
 
 Backend::Ticket Backend::admit() {
-  // admitted_ counts waiting and running; one running at a time in this backend.
-  if (admitted_.fetch_add(1) >= cfg_.max_waiting + 1) {
+  const int64_t cap = cfg_.max_waiting + std::max(1, cfg_.classifier.parallel);
+  if (admitted_.fetch_add(1) >= cap) {
     admitted_.fetch_sub(1);
     throw QueueFull();
   }
   return Ticket(this);
 }
 
+namespace {
+
+// Shared between the waiting HTTP thread and the engine-thread callbacks; owned by
+// both (the engine may still call in after the waiter gave up).
+struct Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<TokenEvent> events;
+  bool done = false;
+  guard::Result result;
+  std::exception_ptr error;
+  std::atomic<bool> stop{false};
+  std::optional<guard::Sampler> sampler;  // used on the engine thread only
+};
+
+}  // namespace
+
 guard::Result Backend::run(Ticket& t, const guard::Conversation& conv, guard::ClassifyOptions opt,
-                           const std::function<bool()>& cancelled, double* queue_wait_ms) {
+                           const std::function<bool()>& cancelled, double* queue_wait_ms, const GenerateHooks* hooks) {
+  using Clock = std::chrono::steady_clock;
   QG_CHECK(t.b_ == this, "ticket of another backend");
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Clock::now();
   const auto deadline = t0 + std::chrono::duration<double>(cfg_.queue_timeout_s);
-  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
-  // Poll in short slices so a client that leaves while queued frees its place.
-  while (!lock.try_lock_for(std::chrono::milliseconds(20))) {
-    if (cancelled && cancelled()) throw Cancelled();
-    if (std::chrono::steady_clock::now() > deadline) throw QueueTimeout();
+  auto st = std::make_shared<Pending>();
+  if (hooks) {
+    if (hooks->sampling && hooks->sampling->temperature > 0) {
+      st->sampler.emplace(*hooks->sampling);
+      opt.choose = [st](std::span<const float> l) { return st->sampler->sample(l); };
+    }
+    const bool lp = hooks->logprobs;
+    const int k = hooks->top_logprobs;
+    opt.on_token = [st, lp, k](int32_t id, std::span<const float> logits) {
+      TokenEvent e;
+      e.id = id;
+      if (lp) {
+        e.logprob = guard::log_softmax_at(logits, id);
+        for (int32_t x : guard::top_ids(logits, k)) e.top.emplace_back(x, guard::log_softmax_at(logits, x));
+      }
+      {
+        std::lock_guard<std::mutex> l(st->mu);
+        st->events.push_back(std::move(e));
+      }
+      st->cv.notify_one();
+      return !st->stop.load();
+    };
   }
-  if (queue_wait_ms) *queue_wait_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (cancelled && cancelled()) throw Cancelled();
-  running_.fetch_add(1);
-  struct Done {
-    Backend* b;
-    ~Done() {
-      b->running_.fetch_sub(1);
-      b->completed_.fetch_add(1);
-      b->progress();
+  guard::Classifier::SeqId id = 0;
+  try {
+    id = clf_->submit(conv, opt, [st](guard::Result&& r, std::exception_ptr e) {
+      {
+        std::lock_guard<std::mutex> l(st->mu);
+        st->result = std::move(r);
+        st->error = e;
+        st->done = true;
+      }
+      st->cv.notify_one();
+    });
+  } catch (const runtime::QueueFull&) {
+    throw QueueFull();
+  }
+  bool we_cancelled = false, timed_out = false;
+  std::unique_lock<std::mutex> lock(st->mu);
+  for (;;) {
+    st->cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return st->done || !st->events.empty(); });
+    while (!st->events.empty()) {
+      TokenEvent e = std::move(st->events.front());
+      st->events.pop_front();
+      if (hooks && hooks->on_token && !we_cancelled) {
+        lock.unlock();
+        const bool more = hooks->on_token(e);
+        lock.lock();
+        if (!more) st->stop = true;
+      }
     }
-  } done{this};
-  bool gone = false;
-  auto user_on_token = std::move(opt.on_token);
-  opt.on_token = [&](int32_t tok, std::span<const float> logits) {
-    progress();
-    if (cancelled && cancelled()) {
-      gone = true;
-      return false;
+    if (st->done) break;
+    if (!we_cancelled && ((cancelled && cancelled()) || Clock::now() > deadline)) {
+      timed_out = Clock::now() > deadline;
+      we_cancelled = true;
+      lock.unlock();
+      clf_->cancel(id);
+      lock.lock();
     }
-    return user_on_token ? user_on_token(tok, logits) : true;
-  };
-  guard::Result r = clf_->classify(conv, opt);
-  if (gone) throw Cancelled();
+  }
+  if (we_cancelled) {
+    if (timed_out) throw QueueTimeout();
+    throw Cancelled();
+  }
+  if (st->error) {
+    try {
+      std::rethrow_exception(st->error);
+    } catch (const runtime::Cancelled&) {
+      throw std::runtime_error("the engine cancelled the request (shutting down)");
+    }
+  }
+  guard::Result r = std::move(st->result);
+  if (queue_wait_ms) {
+    const double total = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    *queue_wait_ms = std::max(0.0, total - r.timings.prefill_ms - r.timings.decode_ms - r.timings.render_tokenize_ms);
+  }
   return r;
 }
 
 BackendStats Backend::stats() const {
+  const runtime::EngineStats e = clf_->engine().stats();
   BackendStats s;
-  s.running = running_.load();
-  s.waiting = std::max<int64_t>(0, admitted_.load() - s.running);
-  s.completed = completed_.load();
-  s.last_progress_age_s = static_cast<double>(now_ns() - last_progress_ns_.load()) * 1e-9;
+  s.running = e.running;
+  s.waiting = e.waiting + e.parked;
+  s.admitted = admitted_.load();
+  s.kv_blocks_total = e.kv_blocks_total;
+  s.kv_blocks_used = e.kv_blocks_used;
+  s.kv_blocks_cached = e.kv_blocks_cached;
+  s.tokens_prefilled = e.tokens_prefilled;
+  s.tokens_decoded = e.tokens_decoded;
+  s.prefix_hit_tokens = e.prefix_hit_tokens;
+  s.steps = e.steps;
+  s.preemptions = e.preemptions;
+  s.last_progress_age_s = e.last_progress_age_s;
   return s;
 }
 

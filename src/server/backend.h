@@ -1,30 +1,32 @@
 // What the routes call to run the model: admission (the bounded queue behind 429),
 // cancellation, progress (behind /health), and moderation/generation through
-// guard::Classifier.
+// guard::Classifier, which runs every request as a GenDecoder on runtime::Engine
+// (continuous batching over a paged KV pool with a prefix cache).
 //
-// Today: one guard::Classifier (not thread-safe) behind one mutex, so requests run one
-// at a time in arrival order while the HTTP threads parse, render, tokenize and write.
-// When guard::Classifier runs on runtime::Engine (continuous batching), run() becomes
-// a submit + wait on the engine and stats() reads EngineStats; the routes do not
-// change. docs/server.md lists what is wired and what waits for the engine.
+// Threads: run() is called on an HTTP thread; it submits, then waits. Generation hooks
+// (sampling, per-token events) run on the engine thread but only copy what the
+// caller needs into a queue; the caller's on_token runs back on the HTTP thread (it may
+// write to a socket: never on the engine thread).
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "guard/classifier.h"
+#include "guard/sampler.h"
 
 namespace qg::server {
 
 struct BackendConfig {
-  guard::ClassifierConfig classifier;
-  int64_t max_waiting = 256;      // admitted but not yet running; beyond it QueueFull (429)
-  double queue_timeout_s = 120;   // longest wait for the model before QueueTimeout (503)
+  guard::ClassifierConfig classifier;  // with the engine's settings (parallel, KV pool)
+  int64_t max_waiting = 256;           // admitted beyond the running ones; then QueueFull (429)
+  double queue_timeout_s = 120;        // longest a request may take before QueueTimeout (503)
 };
 
 struct QueueFull : std::runtime_error {
@@ -38,11 +40,27 @@ struct Cancelled : std::runtime_error {
 };
 
 struct BackendStats {
-  int64_t running = 0;  // sequences on the model now
-  int64_t waiting = 0;  // admitted, waiting for the model
-  int64_t completed = 0;
-  double last_progress_age_s = 0;  // since the model last made progress (a token, a moderation)
-  bool engine = false;             // false: the mutex backend (no KV pool, no batching)
+  int64_t running = 0, waiting = 0;  // sequences on the engine / queued there
+  int64_t admitted = 0;              // requests holding a ticket (HTTP side)
+  int64_t kv_blocks_total = 0, kv_blocks_used = 0, kv_blocks_cached = 0;
+  int64_t tokens_prefilled = 0, tokens_decoded = 0, prefix_hit_tokens = 0;
+  int64_t steps = 0, preemptions = 0;
+  double last_progress_age_s = 0;  // engine: since the last step while work was pending
+};
+
+// One generated token, as the chat route needs it (copied on the engine thread).
+struct TokenEvent {
+  int32_t id = 0;
+  double logprob = 0;                          // log-softmax of the raw logits (logprobs only)
+  std::vector<std::pair<int32_t, double>> top;  // top_logprobs alternatives, most likely first
+};
+
+struct GenerateHooks {
+  std::optional<guard::SamplingParams> sampling;  // temperature > 0: sample, else greedy
+  bool logprobs = false;
+  int top_logprobs = 0;
+  // On the calling thread; returning false ends the generation (stop string, client gone).
+  std::function<bool(const TokenEvent&)> on_token;
 };
 
 class Backend {
@@ -63,17 +81,18 @@ class Backend {
     explicit Ticket(Backend* b) : b_(b) {}
     Backend* b_;
   };
-  // Throws QueueFull.
-  Ticket admit();
+  Ticket admit();  // throws QueueFull
 
-  // Runs one moderation or generation (thread-safe). `cancelled` is polled while
-  // waiting and between tokens; throws Cancelled, QueueTimeout, or qg::Error for input
-  // the model cannot take (too long for the context). queue_wait_ms: time spent
-  // waiting for the model.
+  // Runs one moderation (hooks == nullptr) or generation (text mode with hooks) and
+  // waits for it. `cancelled` is polled every 20 ms (a client that left: the sequence
+  // is cancelled on the engine and its blocks freed). Throws Cancelled, QueueFull (the
+  // engine's own queue), QueueTimeout, or qg::Error for input the model cannot take.
+  // queue_wait_ms: wall time not spent in prefill or decode.
   guard::Result run(Ticket& t, const guard::Conversation& conv, guard::ClassifyOptions opt,
-                    const std::function<bool()>& cancelled, double* queue_wait_ms);
+                    const std::function<bool()>& cancelled, double* queue_wait_ms,
+                    const GenerateHooks* hooks = nullptr);
 
-  // Render + tokenize on the calling thread (HTTP threads; const and thread-safe).
+  // Render + tokenize on the calling thread (const, thread-safe).
   guard::Classifier::Prepared prepare(const guard::Conversation& conv) const { return clf_->prepare(conv); }
   const tok::Tokenizer& tokenizer() const { return clf_->tokenizer(); }
   int64_t ctx() const { return clf_->ctx(); }
@@ -81,14 +100,9 @@ class Backend {
 
  private:
   Backend() = default;
-  void progress() { last_progress_ns_.store(now_ns(), std::memory_order_relaxed); }
-  static int64_t now_ns();
-
   BackendConfig cfg_;
   std::unique_ptr<guard::Classifier> clf_;
-  std::timed_mutex mu_;  // owns clf_'s decode state
-  std::atomic<int64_t> admitted_{0}, running_{0}, completed_{0};
-  std::atomic<int64_t> last_progress_ns_{0};
+  std::atomic<int64_t> admitted_{0};
 };
 
 }  // namespace qg::server

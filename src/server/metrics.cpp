@@ -117,15 +117,27 @@ std::string Metrics::render(const BackendStats* backend, bool ready) const {
   for (const auto& [k, v] : categories_)
     o << "qwen3guard_verdict_categories_total{category=\"" << esc(k) << "\"} " << v << '\n';
   if (backend) {
-    head("qwen3guard_sequences_running", "gauge", "sequences on the model now");
-    o << "qwen3guard_sequences_running " << backend->running << '\n';
-    head("qwen3guard_sequences_waiting", "gauge", "admitted requests waiting for the model");
-    o << "qwen3guard_sequences_waiting " << backend->waiting << '\n';
-    head("qwen3guard_engine_last_progress_age_seconds", "gauge", "seconds since the model last made progress");
-    o << "qwen3guard_engine_last_progress_age_seconds " << num(backend->last_progress_age_s) << '\n';
-    head("qwen3guard_engine_batching", "gauge",
-         "1 when runtime::Engine serves (KV block and batching metrics exported), 0 for the single-model mutex backend");
-    o << "qwen3guard_engine_batching " << (backend->engine ? 1 : 0) << '\n';
+    auto gauge = [&](const char* name, const char* type, const char* help, double v) {
+      head(name, type, help);
+      o << name << ' ' << num(v) << '\n';
+    };
+    const BackendStats& b = *backend;
+    gauge("qwen3guard_sequences_running", "gauge", "sequences running on the engine", b.running);
+    gauge("qwen3guard_sequences_waiting", "gauge", "sequences waiting on the engine (queued or parked)", b.waiting);
+    gauge("qwen3guard_requests_admitted", "gauge", "requests holding a queue place (HTTP side)", b.admitted);
+    gauge("qwen3guard_kv_blocks_total", "gauge", "KV pool blocks", b.kv_blocks_total);
+    gauge("qwen3guard_kv_blocks_used", "gauge", "KV blocks referenced by sequences", b.kv_blocks_used);
+    gauge("qwen3guard_kv_blocks_cached", "gauge", "KV blocks unreferenced but kept by the prefix cache", b.kv_blocks_cached);
+    gauge("qwen3guard_kv_blocks_free", "gauge", "KV blocks neither used nor cached",
+          static_cast<double>(b.kv_blocks_total - b.kv_blocks_used - b.kv_blocks_cached));
+    gauge("qwen3guard_engine_tokens_prefilled_total", "counter", "tokens the engine computed in prefill", b.tokens_prefilled);
+    gauge("qwen3guard_engine_tokens_decoded_total", "counter", "tokens the engine decoded", b.tokens_decoded);
+    gauge("qwen3guard_engine_prefix_hit_tokens_total", "counter", "prompt tokens served from the engine's prefix cache",
+          b.prefix_hit_tokens);
+    gauge("qwen3guard_engine_steps_total", "counter", "engine steps (one batched forward each)", b.steps);
+    gauge("qwen3guard_engine_preemptions_total", "counter", "sequences preempted to free KV blocks", b.preemptions);
+    gauge("qwen3guard_engine_last_progress_age_seconds", "gauge",
+          "seconds since the engine last finished a step while work was pending", b.last_progress_age_s);
   }
   return o.str();
 }

@@ -3,7 +3,7 @@
 // checkpoint's chat template exactly as `qwen3guard classify` renders it, so at
 // temperature 0 the message text equals `classify --mode text`'s raw text for the
 // same conversation (the same decode loop: guard::Classifier in text mode, with
-// ClassifyOptions::choose = guard::Sampler when temperature > 0).
+// ClassifyOptions::choose = guard::Sampler when temperature > 0, on the engine).
 //
 // Streaming: "chat.completion.chunk" events; text is released through
 // tok::IncrementalDecoder (whole UTF-8 characters only) and held back while it could
@@ -109,15 +109,13 @@ struct ChatJob {
   int64_t created = 0;
 };
 
-// Runs choice `index`; on_delta(text, logprob entries) is called as text is released.
+// Runs choice `index`; on_delta(text, logprob entries) is called as text is released
+// (on this thread; the engine thread only queues the tokens, backend.h).
 Choice run_choice(ChatJob& job, Backend::Ticket& ticket, int index, const std::function<bool()>& gone,
                   const std::function<bool(const std::string&, ordered_json&)>& on_delta) {
   const tok::Tokenizer& tok = job.ctx.backend->tokenizer();
   Choice c;
   ChoiceText text(tok, job.req.stop);
-  guard::SamplingParams sp = job.sampling;
-  sp.seed += static_cast<uint64_t>(index);
-  guard::Sampler sampler(sp);
   ordered_json lp_pending = ordered_json::array(), lp_all = ordered_json::array();
   bool client_left = false;
 
@@ -125,17 +123,21 @@ Choice run_choice(ChatJob& job, Backend::Ticket& ticket, int index, const std::f
   opt.decode = guard::DecodeMode::kText;
   opt.probabilities = false;
   opt.max_new_tokens = job.req.max_tokens;
-  if (sp.temperature > 0) opt.choose = [&](std::span<const float> l) { return sampler.sample(l); };
-  opt.on_token = [&](int32_t id, std::span<const float> logits) {
-    if (job.req.logprobs && !tok.is_special(id)) {
-      ordered_json e = token_logprob(tok, id, guard::log_softmax_at(logits, id));
+  GenerateHooks hooks;
+  hooks.sampling = job.sampling;
+  hooks.sampling->seed += static_cast<uint64_t>(index);
+  hooks.logprobs = job.req.logprobs;
+  hooks.top_logprobs = job.req.top_logprobs;
+  hooks.on_token = [&](const TokenEvent& ev) {
+    if (text.stopped() || client_left) return false;
+    if (job.req.logprobs && !tok.is_special(ev.id)) {
+      ordered_json e = token_logprob(tok, ev.id, ev.logprob);
       ordered_json top = ordered_json::array();
-      for (int32_t t : guard::top_ids(logits, job.req.top_logprobs))
-        top.push_back(token_logprob(tok, t, guard::log_softmax_at(logits, t)));
+      for (const auto& [t, lp] : ev.top) top.push_back(token_logprob(tok, t, lp));
       e["top_logprobs"] = top;
       lp_pending.push_back(e);
     }
-    const bool more = text.push(id);
+    const bool more = text.push(ev.id);
     if (on_delta) {
       const std::string d = text.take();
       if ((!d.empty() || !lp_pending.empty()) && !on_delta(d, lp_pending)) {
@@ -148,12 +150,14 @@ Choice run_choice(ChatJob& job, Backend::Ticket& ticket, int index, const std::f
     return more;
   };
   double wait_ms = 0;
-  guard::Result r = job.ctx.backend->run(ticket, job.req.messages, opt, gone, &wait_ms);
+  guard::Result r = job.ctx.backend->run(ticket, job.req.messages, opt, gone, &wait_ms, &hooks);
   if (client_left) throw Cancelled();
   job.ctx.metrics.stage("queue_wait", wait_ms / 1e3);
   job.ctx.metrics.stage("prefill", r.timings.prefill_ms / 1e3);
   job.ctx.metrics.stage("decode", r.timings.decode_ms / 1e3);
   job.ctx.metrics.result(r, false);
+  // The text is rebuilt from the output ids (the engine may have produced a token after
+  // the one that ended the text; ChoiceText ignores everything after a stop).
   text.finish();
   if (on_delta) {
     const std::string d = text.take();

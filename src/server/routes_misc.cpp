@@ -27,7 +27,7 @@ HttpResponse handle_health(ServerContext& ctx) {
   if (ctx.draining) return unhealthy("draining: shutting down");
   if (!ctx.ready) return unhealthy(ctx.not_ready_reason);
   const BackendStats s = ctx.backend->stats();
-  if ((s.running > 0 || s.waiting > 0) && s.last_progress_age_s > ctx.cfg.health_stall_s)
+  if ((s.running > 0 || s.waiting > 0) && s.last_progress_age_s > ctx.cfg.health_stall_s)  // a wedged engine
     return unhealthy("stalled: no progress for " + std::to_string(static_cast<int64_t>(s.last_progress_age_s)) +
                      " s with " + std::to_string(s.running + s.waiting) + " requests pending");
   return json_response(200, ordered_json{{"status", "ok"}, {"running", s.running}, {"waiting", s.waiting}}.dump());

@@ -221,6 +221,9 @@ int run_server(const ServeConfig& cfg) {
     bc.classifier.threads = cfg.threads;
     bc.classifier.ctx = cfg.ctx;
     bc.classifier.reuse_prefix = cfg.reuse_prefix;
+    bc.classifier.parallel = cfg.parallel;
+    bc.classifier.kv_cache_mb = cfg.kv_cache_mb;
+    bc.classifier.kv_dtype = guard::kv_dtype_from_name(cfg.kv_dtype);
     bc.max_waiting = cfg.max_waiting;
     bc.queue_timeout_s = cfg.request_timeout_s;
     const auto t0 = std::chrono::steady_clock::now();

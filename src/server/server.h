@@ -25,9 +25,10 @@ struct ServeConfig {
   std::string served_model_name;          // default: the model folder's name
   int threads = 0;                        // compute threads
   int http_threads = 64;                  // connection threads
-  int parallel = 1;                       // --parallel: sequences batched (engine; 1 today)
+  int parallel = 16;                      // --parallel: sequences batched by the engine
   int64_t ctx = 0;
-  int64_t kv_cache_mb = 0;                // engine KV pool (not used by the mutex backend)
+  int64_t kv_cache_mb = 0;                // engine KV pool (0: runtime::kDefaultKvCacheMb)
+  std::string kv_dtype = "f32";           // --kv-dtype f32|f16
   guard::Strictness policy = guard::Strictness::kStrict;
   std::vector<std::pair<guard::Category, double>> thresholds;
   Limits limits;

@@ -265,8 +265,8 @@ const met2 = (await request(srv.port, 'GET', '/metrics')).body;
 check(/^qwen3guard_cancelled_total [1-9]/m.test(met2), '/metrics counts the cancelled request');
 
 // ---- queue full -> 429 at once
-const q = await startServer(bin, model, ['--max-queue', '0'], 'queue');
-const longChat = request(q.port, 'POST', '/v1/chat/completions', { messages: convPrompt, temperature: 0, max_tokens: 1500 });
+const q = await startServer(bin, model, ['--max-queue', '0', '--parallel', '1'], 'queue');
+const longChat = request(q.port, 'POST', '/v1/chat/completions', { messages: convPrompt, temperature: 0, max_tokens: 300 }, {}, 120000);
 await sleep(150);
 const tq = Date.now();
 const full = await request(q.port, 'POST', '/v1/moderations', { input: 'x' });

@@ -8,6 +8,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+// Bitwise comparisons (server vs classify, concurrent vs sequential) need kernels whose
+// per-row results do not depend on the batch: the scalar path is that today; AVX2 will be
+// once dev/kernels' batch-invariant matmul is merged (then drop this default).
+export const env = { ...process.env, QG_FORCE_ISA: process.env.QG_FORCE_ISA ?? 'scalar' };
+
 export const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qg-server-'));
 let failures = 0, passes = 0;
 
@@ -26,7 +31,7 @@ export async function startServer(bin, model, args = [], name = 'srv') {
   const logFile = path.join(tmp, `${name}.log`);
   const log = fs.openSync(logFile, 'w');
   const proc = spawn(bin, ['serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--port-file', portFile,
-    '--threads', '1', ...args], { stdio: ['ignore', log, log] });
+    '--threads', '1', '--kv-cache-mb', '64', ...args], { stdio: ['ignore', log, log], env });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 30000;
   while (!fs.existsSync(portFile)) {
@@ -83,7 +88,7 @@ export function rawExchange(port, bytes, { timeoutMs = 5000, keepOpenMs = 0 } = 
 
 export function run(cmd, args, input) {
   return new Promise((resolve) => {
-    const p = execFile(cmd, args, { maxBuffer: 64 << 20, timeout: 60000 }, (err, stdout, stderr) =>
+    const p = execFile(cmd, args, { maxBuffer: 64 << 20, timeout: 60000, env }, (err, stdout, stderr) =>
       resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
     if (input !== undefined) { p.stdin.write(input); p.stdin.end(); }
   });

@@ -19,6 +19,14 @@ void attention(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, cons
                const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale,
                float* out, float* scratch);
 size_t attention_scratch_floats(int n_threads, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
+// avx2/paged_avx2.cpp
+void attention_paged(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const PagedKv& kv,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                     float* scratch);
+size_t attention_paged_scratch_floats(int n_threads, int64_t n_q, int64_t n_pos, int64_t n_heads,
+                                      int64_t head_dim);
+void kv_store(ThreadPool& pool, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv);
 
 namespace {
 
@@ -123,6 +131,7 @@ const KernelTable& avx2_table() {
       Isa::kAvx2,    avx2::matmul,    avx2::matmul_rows,
       avx2::rmsnorm, avx2::rope,      avx2::silu_mul,
       avx2::add,     avx2::attention, avx2::attention_scratch_floats,
+      avx2::attention_paged, avx2::attention_paged_scratch_floats, avx2::kv_store,
   };
   return table;
 }

@@ -19,6 +19,16 @@
 #include "kernels/thread_pool.h"
 
 namespace qg::kernels::ref {
+
+// ref/paged_ref.cpp
+void attention_paged(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const PagedKv& kv,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                     float* scratch);
+size_t attention_paged_scratch_floats(int n_threads, int64_t n_q, int64_t n_pos, int64_t n_heads,
+                                      int64_t head_dim);
+void kv_store(ThreadPool& pool, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv);
+
 namespace {
 
 // Element (r, c) of w, widened to f32 exactly (bf16 and f16 are subsets of f32).
@@ -177,6 +187,7 @@ const KernelTable& ref_table() {
       Isa::kScalar, ref::matmul,    ref::matmul_rows,
       ref::rmsnorm, ref::rope,      ref::silu_mul,
       ref::add,     ref::attention, ref::attention_scratch_floats,
+      ref::attention_paged, ref::attention_paged_scratch_floats, ref::kv_store,
   };
   return table;
 }
