@@ -15,9 +15,10 @@ export const env = { ...process.env, QG_FORCE_ISA: process.env.QG_FORCE_ISA ?? '
 
 export const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qg-server-'));
 let failures = 0, passes = 0;
+const T0 = Date.now();
 
 export function check(cond, what, detail) {
-  if (cond) { passes++; console.log(`ok: ${what}`); }
+  if (cond) { passes++; console.log(`ok: ${what} [${((Date.now() - T0) / 1000).toFixed(1)} s]`); }
   else { failures++; console.log(`FAIL: ${what}${detail !== undefined ? ': ' + (typeof detail === 'string' ? detail : JSON.stringify(detail)).slice(0, 2000) : ''}`); }
 }
 export function summary() {
