@@ -45,6 +45,10 @@ std::variant<std::vector<guard::Result>, ApiError> moderate_all(ServerContext& c
       return ApiError{499, "client closed the connection", "invalid_request_error", {}, {}};
     } catch (const QueueTimeout&) {
       return ApiError{503, "timed out waiting for the model", "server_error", {}, std::string("timeout")};
+    } catch (const QueueFull&) {  // the engine's own queue
+      ctx.metrics.rejected_queue_full();
+      return ApiError{429, "the server's queue is full; retry later", "rate_limit_error", std::nullopt,
+                      std::string("queue_full")};
     } catch (const Error& e) {
       return bad_request(e.what(), inputs.size() > 1 ? cat(param_base, "[", i, "]") : param_base,
                          "context_length_exceeded");

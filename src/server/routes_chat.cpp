@@ -234,6 +234,10 @@ HttpResponse handle_chat(ServerContext& ctx, const HttpRequest& http) {
       return error_response(ApiError{499, "client closed the connection", "invalid_request_error", {}, {}});
     } catch (const QueueTimeout&) {
       return error_response(ApiError{503, "timed out waiting for the model", "server_error", {}, std::string("timeout")});
+    } catch (const QueueFull&) {  // the engine's own queue
+      ctx.metrics.rejected_queue_full();
+      return error_response(ApiError{429, "the server's queue is full; retry later", "rate_limit_error", std::nullopt,
+                                     std::string("queue_full")});
     }
     ordered_json out{{"id", job->id},       {"object", "chat.completion"}, {"created", job->created},
                      {"model", ctx.model_name}, {"choices", choices}, {"usage", usage_json(job->prompt_tokens, completion)}};

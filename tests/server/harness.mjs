@@ -25,6 +25,12 @@ export function summary() {
   console.log(`${passes} passed, ${failures} failed`);
   return failures;
 }
+// Every server started here dies with the test, even when the test itself fails.
+const children = new Set();
+process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); });
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
+process.on('uncaughtException', (e) => { console.log(`FAIL: uncaught ${e.stack || e}`); process.exit(1); });
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function startServer(bin, model, args = [], name = 'srv') {
@@ -33,7 +39,8 @@ export async function startServer(bin, model, args = [], name = 'srv') {
   const log = fs.openSync(logFile, 'w');
   const proc = spawn(bin, ['serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--port-file', portFile,
     '--threads', '1', '--kv-cache-mb', '64', ...args], { stdio: ['ignore', log, log], env });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  children.add(proc);
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => { children.delete(proc); resolve({ code, signal }); }));
   const deadline = Date.now() + 30000;
   while (!fs.existsSync(portFile)) {
     if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${name} did not start: ${fs.readFileSync(logFile, 'utf8')}`);

@@ -53,6 +53,7 @@ ${replicas.map((r) => `    server 127.0.0.1:${r.port} max_fails=1 fail_timeout=1
 }`;
 fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
 const ngx = spawn(nginxBin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
+process.on('exit', () => { if (ngx.exitCode === null) ngx.kill('SIGKILL'); });
 const deadline = Date.now() + 10000;
 while (!(await request(port, 'GET', '/health').then((r) => r.status === 200).catch(() => false))) {
   if (Date.now() > deadline) throw new Error('nginx did not come up: ' + fs.readFileSync(path.join(dir, 'logs/error.log'), 'utf8'));
