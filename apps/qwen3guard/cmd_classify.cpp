@@ -106,6 +106,9 @@ int run_classify(int argc, char** argv) {
       ->check(CLI::IsMember({"flagged", "unsafe", "controversial"}));
   app.add_option("--thresholds", thresholds, "also flag when score(category) >= t, e.g. Violent=0.3,PII=0.5 "
                                              "(score: the category's highest renormalised probability at any list position, docs/guard.md; always applied, fails closed)");
+  int max_new_tokens = 128;
+  app.add_option("--max-new-tokens", max_new_tokens, "text modes: most tokens generated (default 128, as the "
+                                                     "official examples)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)");
   app.add_option("--parallel", parallel, "--input: moderations in flight at once (default 1); results are still "
                                          "written in input order")
@@ -157,6 +160,7 @@ int run_classify(int argc, char** argv) {
   copt.decode = mode == "fast" ? guard::DecodeMode::kFast
                                : mode == "text" ? guard::DecodeMode::kText : guard::DecodeMode::kMaskedText;
   copt.probabilities = !no_probs;
+  copt.max_new_tokens = max_new_tokens;
   copt.long_input = guard::long_input_from_name(long_input);
   copt.keep_ids = ids;
   guard::Policy policy;

@@ -74,6 +74,14 @@ struct ClassifyOptions {
   int max_new_tokens = 128;  // text modes (HF generate's max_new_tokens of the official examples)
   bool keep_ids = false;     // fill Result::prompt_ids
   bool trace = false;        // fill Classifier::last_trace()
+  // Text mode only (the server's chat completions; docs/server.md). `choose` picks each
+  // token from the full-vocabulary logits [vocab] instead of the argmax (sampling,
+  // guard/sampler.h); `on_token` sees every generated token with the logits it was
+  // chosen from, and returning false ends the generation there (a stop string matched,
+  // the client went away). Both run on the engine thread, between forward steps: keep
+  // them short, and never block in them.
+  std::function<int32_t(std::span<const float> logits)> choose;
+  std::function<bool(int32_t token, std::span<const float> logits)> on_token;
 };
 
 // One decision point, for tests against the reference pipeline.

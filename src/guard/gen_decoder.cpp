@@ -155,8 +155,15 @@ void GenDecoder::consume_text(std::span<const float> logits) {
   ++step_;
   const bool masked = opt_.decode == DecodeMode::kMaskedText;
   const auto logit_of = [&](size_t i) { return logits[allowed_[i]]; };
-  const int32_t tok = masked ? argmax_allowed(allowed_, logit_of)
-                             : static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  int32_t tok;
+  if (masked) {
+    tok = argmax_allowed(allowed_, logit_of);
+  } else if (opt_.choose) {
+    tok = opt_.choose(logits);
+    if (tok < 0 || static_cast<size_t>(tok) >= logits.size()) fail("sampler chose token ", tok, " outside the vocabulary");
+  } else {
+    tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
   if (on_grammar_ && allowed_.size() > 1) {
     if (opt_.probabilities && is_root(kind_)) record_full(kind_, logits);
     record_renorm(kind_, tok, logit_of);
@@ -176,6 +183,7 @@ void GenDecoder::consume_text(std::span<const float> logits) {
   }
   const auto& stop = setup_.stop_ids;
   if (masked ? g_.done(cursor_) : std::find(stop.begin(), stop.end(), tok) != stop.end()) finished_ = true;
+  if (!masked && opt_.on_token && !opt_.on_token(tok, logits)) finished_ = true;
   pending_.assign(1, tok);
 }
 
