@@ -129,7 +129,7 @@ std::vector<std::string> RepoCache::snapshot_files(const std::string& commit) co
     }
     std::error_code e2;
     if (fs::is_regular_file(it->path(), e2))  // follows the symlink: dangling ones are skipped
-      out.push_back(generic(fs::relative(it->path(), dir, e2)));
+      out.push_back(generic(it->path().lexically_relative(dir)));  // not fs::relative: it resolves the link
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -172,7 +172,7 @@ std::vector<CachedRepo> scan_cache(const fs::path& cache_dir) {
          it.increment(e2)) {
       if (!it->is_regular_file()) continue;
       if (auto c = read_small(it->path()); c && is_commit_hash(*c))
-        refs_of[*c].push_back(generic(fs::relative(it->path(), refs)));
+        refs_of[*c].push_back(generic(it->path().lexically_relative(refs)));
     }
     for (const auto& s : fs::directory_iterator(entry.path() / "snapshots", e2)) {
       if (!s.is_directory()) continue;
