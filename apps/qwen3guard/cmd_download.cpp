@@ -22,6 +22,7 @@ shards (or the one .gguf). The local path is printed on stdout; progress goes to
 Examples:
   qwen3guard download Qwen/Qwen3Guard-Gen-0.6B
   qwen3guard download Qwen/Qwen3Guard-Gen-8B --revision main --jobs 8
+  qwen3guard download Qwen/Qwen3Guard-Gen-8B --dry-run      (the commit and file sizes only)
   qwen3guard classify --model "$(qwen3guard download Qwen/Qwen3Guard-Gen-0.6B)" "hello"
   qwen3guard classify --model Qwen/Qwen3Guard-Gen-0.6B "hello"     (downloads on first use)
 
@@ -42,12 +43,14 @@ int run(int argc, char** argv) {
   app.footer(kHelp);
   std::string model, revision, cache_dir;
   int jobs = 4;
-  bool quiet = false;
+  bool quiet = false, dry_run = false;
   app.add_option("model", model, "hub id: owner/name[@revision][:file.gguf]")->required();
   app.add_option("--revision", revision, "branch, tag or commit (default: main, or the @revision of MODEL)");
   app.add_option("--cache-dir", cache_dir, "cache folder (default: HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)");
   app.add_option("--jobs,-j", jobs, "files downloaded at once (default 4)")->check(CLI::Range(1, 32));
   app.add_flag("--quiet,-q", quiet, "no progress output, only errors and the path");
+  app.add_flag("--dry-run", dry_run, "ask the hub which commit and files it would be, fetch nothing "
+                                     "(exit status 0: the hub is reachable and the model exists)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -68,7 +71,12 @@ int run(int argc, char** argv) {
   if (!cache_dir.empty()) opt.env.cache_dir = cache_dir;
   opt.jobs = jobs;
   opt.check_hub = true;
+  opt.dry_run = dry_run;
   const hub::Resolved r = hub::resolve_hub(*spec, opt);
+  if (dry_run) {
+    std::printf("%s\n", r.path.c_str());
+    return kExitOk;
+  }
   if (!quiet) {
     if (r.files_downloaded == 0)
       std::fprintf(stderr, "hub: %s@%s is up to date in the cache (commit %s)\n", r.repo.c_str(),

@@ -206,6 +206,16 @@ Resolved resolve_hub(const ModelSpec& spec, const ResolveOptions& opt) {
   res.repo = spec.repo;
   res.revision = spec.revision;
   res.commit = listing.commit;
+  res.path = sel.entry.empty() ? cache.snapshot(listing.commit) : cache.snapshot(listing.commit) / sel.entry;
+  if (opt.dry_run) {
+    for (const auto& f : sel.files) {
+      const bool is_index = std::find(sel.indexes.begin(), sel.indexes.end(), f) != sel.indexes.end();
+      if (opt.log)
+        opt.log(cat("would fetch ", f, " (", human_bytes(remote(f, "the selection").size), ")",
+                    is_index ? " and the files it names" : ""));
+    }
+    return res;
+  }
   // Indexes first: the files they name are only known once they are here.
   std::vector<RemoteFile> first, rest;
   std::set<std::string> queued;
@@ -225,7 +235,6 @@ Resolved resolve_hub(const ModelSpec& spec, const ResolveOptions& opt) {
   const FetchStats st = fetch_files(job, rest);
   res.files_downloaded += st.files, res.bytes_downloaded += st.bytes;
   cache.write_ref(spec.revision, listing.commit);
-  res.path = sel.entry.empty() ? cache.snapshot(listing.commit) : cache.snapshot(listing.commit) / sel.entry;
   return res;
 }
 

@@ -50,6 +50,7 @@ struct ResolveOptions {
   int jobs = 4;            // files downloaded at once
   int max_retries = 5;     // per file, for cut connections, timeouts, 429 and 5xx
   bool check_hub = false;  // ask the hub even when the cache holds the revision (download)
+  bool dry_run = false;    // ask the hub, log what would be fetched, fetch nothing
   // Plain log lines ("downloading config.json (727 B)", retries, "cached: ..."). Called
   // from one thread at a time.
   std::function<void(const std::string&)> log;
