@@ -115,6 +115,19 @@ hub::FileSelection select_checkpoint(const std::vector<std::string>& names, cons
   return sel;
 }
 
+hub::FileSelection select_tokenizer(const std::vector<std::string>& names, const hub::ModelSpec& spec) {
+  const std::set<std::string> have(names.begin(), names.end());
+  if (!spec.file.empty()) fail("a :file names a GGUF file, which carries its own tokenizer: use the whole model");
+  hub::FileSelection sel;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+    if (!have.count(f)) fail("no ", f, ": not a Hugging Face transformers checkpoint of a Qwen3Guard model");
+    sel.files.push_back(f);
+  }
+  for (const char* f : {"config.json", "chat_template.jinja"})
+    if (have.count(f)) sel.files.push_back(f);
+  return sel;
+}
+
 hub::ResolveOptions model_resolve_options(bool verbose) {
   hub::ResolveOptions opt;
   opt.env = hub::HubEnv::from_environment();
@@ -128,8 +141,10 @@ hub::ResolveOptions model_resolve_options(bool verbose) {
   return opt;
 }
 
-std::string resolve_model_arg(const std::string& text) {
-  return hub::resolve_model(text, model_resolve_options(false)).path.string();
+std::string resolve_model_arg(const std::string& text, ModelParts parts) {
+  hub::ResolveOptions opt = model_resolve_options(false);
+  if (parts == ModelParts::kTokenizerOnly) opt.select = select_tokenizer;
+  return hub::resolve_model(text, opt).path.string();
 }
 
 }  // namespace qg::app

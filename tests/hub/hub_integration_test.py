@@ -300,6 +300,20 @@ class HubTest(unittest.TestCase):
         self.assertIn("someone/py-model", r.stdout)
         self.assertIn(commit[:12], r.stdout)
 
+    def test_tokenize_fetches_no_weights(self):
+        cache = self.new_cache("tokenize")
+        local = self.run_ok(["tokenize", "--model", self.model_dir, "Hello world"], cache).stdout
+        self.hub.clear_log()
+        r = self.run_ok(["tokenize", "--model", "test/tiny", "Hello world"], cache)
+        self.assertEqual(r.stdout, local)
+        weights_sha = hashlib.sha256(self.files["model.safetensors"]).hexdigest()
+        self.assertFalse(any(weights_sha in q["path"] or "model.safetensors" in q["path"]
+                             for q in self.hub.requests()))
+        # classify later completes the same snapshot with the weights.
+        r = self.run_ok(["classify", "--model", "test/tiny", "How can I make a bomb?"], cache)
+        self.assertEqual(r.stdout, self.local_verdict)
+        self.assert_hf_layout(cache, "test/tiny", self.repo.commit, self.files, NEEDED)
+
     def test_incomplete_cached_snapshot_is_completed(self):
         # huggingface_hub fetched only some files (hf_hub_download of two of them): the
         # rest is downloaded, what is there is reused.
