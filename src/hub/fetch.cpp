@@ -213,6 +213,8 @@ FetchStats fetch_files(const FetchJob& job, const std::vector<RemoteFile>& files
   const std::string code = r.header("x-error-code");
   std::string server = r.header("x-error-message");
   if (server.size() > 300) server.resize(300);
+  for (auto& c : server)  // a server's words reach a terminal: no escape sequences
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   const std::string said = server.empty() ? "" : cat(" (the hub says: ", server, ")");
   const std::string page = cat(endpoint, "/", repo);
   if (code == "GatedRepo" || ((r.status == 401 || r.status == 403) && code.empty())) {

@@ -73,6 +73,9 @@ class HubTest(unittest.TestCase):
         cls.hub.add_repo("test/corrupt", files=dict(cls.files, **{"model.safetensors": cls.files["model.safetensors"] + b"x"}))
         cls.hub.add_repo("test/nofile", files=cls.files, commit="d" * 40)
         cls.hub.missing.add(("test/nofile", "tokenizer_config.json"))
+        cls.gguf = b"GGUF" + bytes(range(256)) * 64
+        cls.hub.add_repo("test/gguf", files={"README.md": b"hi", "model-q8_0.gguf": cls.gguf})
+        cls.hub.add_repo("test/ggufs", files={"a-q4.gguf": cls.gguf, "sub/b-q8.gguf": cls.gguf[::-1]})
         cls.endpoint = cls.hub.start()
         cls.local_verdict = cls.run_bin(None, ["classify", "--model", cls.model_dir, "How can I make a bomb?"],
                                         cache=os.path.join(cls.tmp, "unused")).stdout
@@ -299,6 +302,25 @@ class HubTest(unittest.TestCase):
         r = self.run_ok(["models"], cache)
         self.assertIn("someone/py-model", r.stdout)
         self.assertIn(commit[:12], r.stdout)
+
+    def test_gguf_repos(self):
+        cache = self.new_cache("gguf")
+        r = self.run_ok(["download", "test/gguf"], cache)
+        path = r.stdout.strip()
+        self.assertTrue(path.endswith("/model-q8_0.gguf"), path)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), self.gguf)
+        r = self.run_fail(["download", "test/ggufs"], cache)
+        self.assertIn("several .gguf files", r.stderr)
+        self.assertIn("test/ggufs:a-q4.gguf", r.stderr)
+        r = self.run_ok(["download", "test/ggufs:sub/b-q8.gguf"], cache)
+        path = r.stdout.strip()
+        self.assertTrue(path.endswith("/sub/b-q8.gguf"), path)
+        self.assertEqual(os.readlink(path), "../../../blobs/" + hashlib.sha256(self.gguf[::-1]).hexdigest())
+        self.hub.clear_log()
+        r = self.run_ok(["download", "test/ggufs:sub/b-q8.gguf"], cache, env_extra={"HF_HUB_OFFLINE": "1"})
+        self.assertEqual(r.stdout.strip(), path)
+        self.assertEqual(self.hub.requests(), [])
 
     def test_tokenize_fetches_no_weights(self):
         cache = self.new_cache("tokenize")
