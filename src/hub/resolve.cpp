@@ -21,6 +21,20 @@ using json = nlohmann::json;
 constexpr size_t kMaxListedFiles = 1'000'000;
 constexpr int64_t kMaxFileSize = int64_t{1} << 50;  // 1 PiB: anything larger is a hostile listing
 
+// JSON from a server or a downloaded file: bounded nesting, so a hostile body cannot
+// exhaust the stack (the callback sees every value's depth before it is built).
+json parse_json(const std::string& text, const std::string& where) {
+  constexpr int kMaxDepth = 64;
+  try {
+    return json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxDepth) fail(where, ": JSON nested deeper than ", kMaxDepth, " levels");
+      return true;
+    });
+  } catch (const json::exception& e) {
+    fail(where, ": not JSON: ", e.what());
+  }
+}
+
 std::string label(const ModelSpec& spec) { return cat(spec.repo, "@", spec.revision); }
 
 bool is_hex(const std::string& s, size_t n) {
@@ -49,12 +63,7 @@ Listing fetch_listing(const ModelSpec& spec, const ResolveOptions& opt, const Ht
   if (!r.error.empty()) fail(label(spec), ": ", url, ": ", r.error);
   if (r.status != 200) fail_http(r, label(spec), opt.env.endpoint, spec.repo, !http.token.empty());
   const std::string where = cat("repo listing ", url);
-  json j;
-  try {
-    j = json::parse(r.body);
-  } catch (const json::exception& e) {
-    fail(where, ": not JSON: ", e.what());
-  }
+  const json j = parse_json(r.body, where);
   if (!j.is_object() || !j.contains("sha") || !j["sha"].is_string() || !is_hex(j["sha"].get<std::string>(), 40))
     fail(where, ": /sha: expected the 40-hex commit id");
   if (!j.contains("siblings") || !j["siblings"].is_array()) fail(where, ": /siblings: expected an array");
@@ -147,12 +156,7 @@ std::optional<Resolved> from_cache(const ModelSpec& spec, const ResolveOptions& 
 std::vector<std::string> index_targets(const std::filesystem::path& index_file, const std::string& index_repo_path) {
   const std::string text = read_file(index_file);
   if (text.size() > (64u << 20)) fail(index_file.string(), ": larger than 64 MiB, not an index");
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(index_file.string(), ": not JSON: ", e.what());
-  }
+  const json j = parse_json(text, index_file.string());
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     fail(index_file.string(), ": /weight_map: expected an object");
   const auto slash = index_repo_path.rfind('/');

@@ -191,6 +191,8 @@ TEST(Resolve, IndexTargets) {
   EXPECT_THROW(index_targets(p, "x.json"), Error);
   std::ofstream(p) << R"({"weight_map": []})";
   EXPECT_THROW(index_targets(p, "x.json"), Error);
+  std::ofstream(p) << R"({"weight_map": {"a": )" << std::string(100000, '[');  // hostile nesting
+  EXPECT_THROW(index_targets(p, "x.json"), Error);
   fs::remove(p);
 }
 
