@@ -126,7 +126,7 @@ struct SlistFree {
 };
 
 HttpResult perform(const std::string& url, const HttpOptions& opt, Transfer& t,
-                   curl_write_callback on_body, const std::string& range) {
+                   curl_write_callback on_body, const std::string& range, bool head = false) {
   global_init();
   HttpResult r;
   std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
@@ -160,6 +160,10 @@ HttpResult perform(const std::string& url, const HttpOptions& opt, Transfer& t,
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
   if (!range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+  if (head) {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  }
 
   const CURLcode rc = curl_easy_perform(c);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
@@ -188,6 +192,14 @@ HttpResult http_get(const std::string& url, const HttpOptions& opt, size_t max_b
   HttpResult r = perform(url, opt, t, on_body_get, "");
   r.body = std::move(body);
   return r;
+}
+
+HttpResult http_head(const std::string& url, const HttpOptions& opt) {
+  std::string body;
+  Transfer t;
+  t.sink = &body;
+  t.max_body = 0;
+  return perform(url, opt, t, on_body_get, "", /*head=*/true);
 }
 
 HttpResult http_download(const std::string& url, const HttpOptions& opt, FILE* out, int64_t offset,

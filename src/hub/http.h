@@ -39,6 +39,10 @@ struct HttpResult {
 // (hostile servers cannot make us buffer gigabytes).
 HttpResult http_get(const std::string& url, const HttpOptions& opt, size_t max_body = 64u << 20);
 
+// HEAD `url` without following redirects: the headers of the first answer (the hub
+// puts a file's X-Linked-Etag / X-Linked-Size / X-Repo-Commit on its 302 to the CDN).
+HttpResult http_head(const std::string& url, const HttpOptions& opt);
+
 // GET `url` with "Range: bytes=<offset>-" when offset > 0, following redirects, and
 // write the body to `out` (positioned at `offset`). A 206 must start at `offset`; a 200
 // to a ranged request means the server ignored the range: `out` is truncated to 0 and

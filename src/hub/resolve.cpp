@@ -84,7 +84,10 @@ Listing fetch_listing(const ModelSpec& spec, const ResolveOptions& opt, const Ht
         fail(at, p, ": expected a size in bytes");
       return v.get<int64_t>();
     };
-    if (s.contains("lfs") && s["lfs"].is_object()) {
+    if (!s.contains("lfs") && !s.contains("blobId")) {
+      // A mirror that ignores ?blobs=true: the etag and size come from a HEAD per
+      // selected file instead (head_metadata).
+    } else if (s.contains("lfs") && s["lfs"].is_object()) {
       const auto& lfs = s["lfs"];
       if (!lfs.contains("sha256") || !lfs["sha256"].is_string() || !is_hex(lfs["sha256"].get<std::string>(), 64))
         fail(at, "/lfs/sha256: expected 64 hex digits");
@@ -102,6 +105,51 @@ Listing fetch_listing(const ModelSpec& spec, const ResolveOptions& opt, const Ht
   }
   std::sort(out.names.begin(), out.names.end());
   return out;
+}
+
+// "https://host:port" of an endpoint that may carry a path ("http://mirror/hf").
+std::string origin_of(const std::string& endpoint) {
+  const auto scheme = endpoint.find("://");
+  const auto slash = scheme == std::string::npos ? std::string::npos : endpoint.find('/', scheme + 3);
+  return slash == std::string::npos ? endpoint : endpoint.substr(0, slash);
+}
+
+std::string unquote_etag(std::string v) {
+  if (v.rfind("W/", 0) == 0) v = v.substr(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+// The per-file metadata huggingface_hub reads: HEAD {endpoint}/{repo}/resolve/{commit}/{path},
+// relative redirects followed (a renamed repo), the CDN redirect not. LFS files carry
+// X-Linked-Etag (their sha256) and X-Linked-Size; small files an ETag (git blob id) and
+// Content-Length.
+void head_metadata(RemoteFile& f, const ModelSpec& spec, const std::string& commit, const ResolveOptions& opt,
+                   const HttpOptions& http) {
+  std::string url = cat(opt.env.endpoint, "/", spec.repo, "/resolve/", commit, "/", quote_path(f.path));
+  const std::string what = cat(spec.repo, ": ", f.path);
+  for (int hops = 0;; ++hops) {
+    const HttpResult r = http_head(url, http);
+    if (!r.error.empty()) fail(what, ": HEAD ", url, ": ", r.error);
+    const std::string location = r.header("location");
+    if (r.status >= 300 && r.status < 400 && !location.empty() && location.front() == '/' &&
+        r.header("x-linked-etag").empty() && hops < 5) {
+      url = origin_of(opt.env.endpoint) + location;
+      continue;
+    }
+    if (r.status >= 400) fail_http(r, what, opt.env.endpoint, spec.repo, !http.token.empty());
+    const std::string linked = unquote_etag(r.header("x-linked-etag"));
+    f.lfs = !linked.empty();
+    f.etag = f.lfs ? linked : unquote_etag(r.header("etag"));
+    const std::string size = f.lfs ? r.header("x-linked-size") : r.header("content-length");
+    if (!is_hex(f.etag, f.lfs ? 64 : 40))
+      fail(what, ": the hub's ", f.lfs ? "X-Linked-Etag" : "ETag", " '", f.etag.substr(0, 80),
+           "' is not a ", f.lfs ? "sha256" : "git blob id");
+    if (size.empty() || size.size() > 15 || size.find_first_not_of("0123456789") != std::string::npos)
+      fail(what, ": the hub sent no usable file size");
+    f.size = std::stoll(size);
+    return;
+  }
 }
 
 FileSelection select(const ModelSpec& spec, const ResolveOptions& opt, const std::vector<std::string>& names) {
@@ -200,7 +248,9 @@ Resolved resolve_hub(const ModelSpec& spec, const ResolveOptions& opt) {
     const auto it = listing.files.find(name);
     if (it == listing.files.end())
       fail(label(spec), ": ", named_by, " names ", name, ", which is not in the repository");
-    return it->second;
+    RemoteFile f = it->second;
+    if (f.etag.empty()) head_metadata(f, spec, listing.commit, opt, http);
+    return f;
   };
   if (opt.log)
     opt.log(cat(label(spec), " = commit ", listing.commit, "; ", sel.files.size(), " file(s) selected from ",

@@ -14,6 +14,9 @@ Range requests. It speaks the part of the hub's protocol that a downloader uses:
 Errors as the hub sends them: 404 + X-Error-Code RepoNotFound / RevisionNotFound /
 EntryNotFound, 401 (no token) or 403 (wrong token) + X-Error-Code GatedRepo.
 
+A repo made with blobs=False lists names only, as a mirror without ?blobs=true would,
+so the client must HEAD each file for its etag and size.
+
 Faults for tests: `cut_first` (sha256s whose first CDN transfer is cut half-way, the
 connection closed mid-body), `corrupt` (sha256s served with one byte flipped while the
 listing keeps the true digest), `missing` ((repo, path) pairs listed but answered 404).
@@ -45,7 +48,8 @@ def is_lfs(path, data):
 
 
 class Repo:
-    def __init__(self, repo_id, files, commit=None, gated_token=None, branches=("main",)):
+    def __init__(self, repo_id, files, commit=None, gated_token=None, branches=("main",), blobs=True):
+        self.blobs = blobs  # False: a mirror whose listing ignores ?blobs=true
         self.repo_id = repo_id
         self.files = dict(files)  # path -> bytes
         self.commit = commit or hashlib.sha1(repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in self.files.items())).encode() + repo_id.encode()).hexdigest()
@@ -181,7 +185,7 @@ class FakeHub:
                     repo = self._repo(f"{parts[2]}/{parts[3]}")
                     if repo is None or not self._revision_ok(repo, parts[5]):
                         return
-                    blobs = "blobs=true" in (url.query or "")
+                    blobs = "blobs=true" in (url.query or "") and repo.blobs
                     sib = [repo.sibling(p) if blobs else {"rfilename": p} for p in sorted(repo.files)]
                     body = json.dumps({"id": repo.repo_id, "sha": repo.commit, "siblings": sib}).encode()
                     self._send(200, body, {"Content-Type": "application/json"}, head)

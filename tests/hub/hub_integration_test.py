@@ -73,6 +73,7 @@ class HubTest(unittest.TestCase):
         cls.hub.add_repo("test/corrupt", files=dict(cls.files, **{"model.safetensors": cls.files["model.safetensors"] + b"x"}))
         cls.hub.add_repo("test/nofile", files=cls.files, commit="d" * 40)
         cls.hub.missing.add(("test/nofile", "tokenizer_config.json"))
+        cls.hub.add_repo("test/noblobs", files=cls.files, blobs=False)
         cls.gguf = b"GGUF" + bytes(range(256)) * 64
         cls.hub.add_repo("test/gguf", files={"README.md": b"hi", "model-q8_0.gguf": cls.gguf})
         cls.hub.add_repo("test/ggufs", files={"a-q4.gguf": cls.gguf, "sub/b-q8.gguf": cls.gguf[::-1]})
@@ -302,6 +303,15 @@ class HubTest(unittest.TestCase):
         r = self.run_ok(["models"], cache)
         self.assertIn("someone/py-model", r.stdout)
         self.assertIn(commit[:12], r.stdout)
+
+    def test_listing_without_metadata_falls_back_to_head(self):
+        cache = self.new_cache("noblobs")
+        self.hub.clear_log()
+        self.run_ok(["download", "test/noblobs"], cache)
+        commit = self.hub.repos["test/noblobs"].commit
+        heads = sorted(q["path"].rsplit("/", 1)[1] for q in self.hub.requests() if q["method"] == "HEAD")
+        self.assertEqual(heads, sorted(NEEDED))
+        self.assert_hf_layout(cache, "test/noblobs", commit, self.files, NEEDED)
 
     def test_gguf_repos(self):
         cache = self.new_cache("gguf")
