@@ -100,9 +100,11 @@ void fetch_one(Shared& sh, const RemoteFile& f) {
                     : cat("downloading ", f.path, " (", human_bytes(f.size), ")"));
   const auto t0 = Clock::now();
   int64_t transferred = 0;
+  bool oversize = false;  // a server may not send more than it listed (disk-filling)
   const std::function<bool(size_t)> on_bytes = [&](size_t n) {
     sh.bytes_done += static_cast<int64_t>(n);
-    return !sh.stop.load();
+    if (f.size >= 0 && std::ftell(out.get()) > f.size) oversize = true;
+    return !oversize && !sh.stop.load();
   };
   for (int attempt = 0;; ++attempt) {
     if (f.size >= 0 && offset == f.size) break;
@@ -110,6 +112,13 @@ void fetch_one(Shared& sh, const RemoteFile& f) {
     transferred += r.written;
     if (r.restarted) sh.bytes_done -= offset;
     offset = std::ftell(out.get());
+    if (oversize) {
+      out.reset();
+      std::error_code rm;
+      fs::remove(part, rm);
+      fail(job.repo, ": ", f.path, ": the server sent more than the ", f.size, " bytes it listed; the file "
+           "was deleted, not placed in the cache");
+    }
     if (r.aborted || sh.stop) fail(f.path, ": stopped (another file failed)");
     if (r.error.empty() && (r.status == 200 || r.status == 206)) break;
     if (r.error.empty() && r.status >= 400 && !r.transient)

@@ -19,7 +19,7 @@ so the client must HEAD each file for its etag and size.
 
 Faults for tests: `cut_first` (sha256s whose first CDN transfer is cut half-way, the
 connection closed mid-body), `corrupt` (sha256s served with one byte flipped while the
-listing keeps the true digest), `missing` ((repo, path) pairs listed but answered 404).
+listing keeps the true digest), `oversize` (sha256s served with 1 MiB too many), `missing` ((repo, path) pairs listed but answered 404).
 Every request is recorded in `log` (method, path, Range, Authorization), so tests can
 assert that a cache hit made no request at all.
 
@@ -73,6 +73,7 @@ class FakeHub:
         self.cut_first = set()
         self.corrupt = set()
         self.missing = set()
+        self.oversize = set()
         self._cut_done = set()
         self.server = None
 
@@ -216,6 +217,8 @@ class FakeHub:
                     data = hub.blobs[sha]
                     if sha in hub.corrupt:
                         data = bytes([data[0] ^ 0xFF]) + data[1:]
+                    if sha in hub.oversize:
+                        data = data + b"\0" * (1 << 20)
                     with hub.lock:
                         cut = sha in hub.cut_first and sha not in hub._cut_done
                         if cut:

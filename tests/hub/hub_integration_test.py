@@ -268,6 +268,18 @@ class HubTest(unittest.TestCase):
         self.assertNotIn("model.safetensors", linked)
         self.assertFalse(os.path.exists(os.path.join(root, "refs", "main")))
 
+    def test_a_server_that_sends_too_much_is_cut_off(self):
+        cache = self.new_cache("oversize")
+        sha = hashlib.sha256(self.files["model.safetensors"]).hexdigest()
+        self.hub.oversize.add(sha)
+        try:
+            r = self.run_fail(["download", "test/tiny"], cache)
+        finally:
+            self.hub.oversize.discard(sha)
+        self.assertIn("more than the", r.stderr)
+        blobs = os.listdir(os.path.join(self.repo_root(cache, "test/tiny"), "blobs"))
+        self.assertFalse(any(b.startswith(sha) for b in blobs), blobs)
+
     def test_offline_never_touches_the_network(self):
         cache = self.new_cache("offline")
         self.hub.clear_log()
