@@ -21,6 +21,7 @@
 
 #include "base/error.h"
 #include "command.h"
+#include "model_arg.h"
 #include "guard/classifier.h"
 #include "guard/inputs.h"
 #include "model/qwen3.h"
@@ -263,6 +264,7 @@ int run_bench(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  model_dir = resolve_model_arg(model_dir);  // a hub id -> its cached snapshot
   std::vector<guard::Conversation> convs;
   if (n != 0)
     convs = prompts.empty() ? guard::load_dataset(dataset, datasets_dir(dir)) : guard::load_prompts_file(prompts);

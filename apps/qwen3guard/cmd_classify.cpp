@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "command.h"
+#include "model_arg.h"
 #include "guard/classifier.h"
 #include "guard/jsonl.h"
 #include "guard/policy.h"
@@ -132,6 +133,7 @@ int run_classify(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  model_dir = resolve_model_arg(model_dir);  // a hub id -> its cached snapshot
 
   const int sources = !text.empty() + !prompt.empty() + !messages_file.empty() + !input.empty();
   if (sources != 1) {

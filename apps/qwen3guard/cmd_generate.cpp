@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "command.h"
+#include "model_arg.h"
 #include "id_list.h"
 #include "model/qwen3.h"
 
@@ -39,6 +40,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  model_dir = resolve_model_arg(model_dir);  // a hub id -> its cached snapshot
 
   const std::vector<int32_t> ids = parse_id_list(ids_text);
   const auto t0 = std::chrono::steady_clock::now();

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "chat/chat_template.h"
 #include "command.h"
+#include "model_arg.h"
 #if QG_HAVE_TOKENIZER
 #include "tokenizer/tokenizer.h"
 #endif
@@ -94,6 +95,7 @@ int run_render(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  if (!model.empty()) model = resolve_model_arg(model, ModelParts::kTokenizerOnly);  // a hub id -> its cached snapshot
   if (model.empty() && template_path.empty()) {
     std::fprintf(stderr, "qwen3guard render: give --model DIR or --chat-template FILE (see --help)\n");
     return kExitUsage;

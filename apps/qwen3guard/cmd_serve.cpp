@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "command.h"
+#include "model_arg.h"
 #include "guard/policy.h"
 #include "server/server.h"
 
@@ -84,7 +85,7 @@ int run_serve(int argc, char** argv) {
     return kExitUsage;
   }
   cfg.limits.max_body_bytes = static_cast<size_t>(max_body);
-  cfg.model_dir = model_dir;
+  cfg.model_dir = resolve_model_arg(model_dir);  // a hub id -> its cached snapshot
   if (!chat_template.empty()) cfg.chat_template = chat_template;
   cfg.policy = guard::strictness_from_name(policy);
   cfg.thresholds = guard::parse_thresholds(thresholds);

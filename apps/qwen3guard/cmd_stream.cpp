@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "chat/chat_template.h"
 #include "command.h"
+#include "model_arg.h"
 #include "guard/stream_json.h"
 #include "guard/stream_session.h"
 #include "id_list.h"
@@ -78,6 +79,7 @@ int run(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
 
+  model_dir = resolve_model_arg(model_dir);  // a hub id -> its cached snapshot
   auto model = model::Qwen3Model::load(model_dir);
   if (!model->config().is_stream()) {
     fail(model_dir, ": config.json: architectures is ", model->config().architecture,

@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "command.h"
+#include "model_arg.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qg::app {
@@ -87,6 +88,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  model = resolve_model_arg(model, ModelParts::kTokenizerOnly);  // a hub id -> its cached snapshot
 
   const std::filesystem::path p(model);
   const auto tok = std::filesystem::is_directory(p) ? tok::Tokenizer::from_model_dir(p) : tok::Tokenizer::load(p);

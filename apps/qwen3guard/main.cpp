@@ -22,7 +22,9 @@ void print_usage(FILE* out) {
   for (const auto& c : cmds) std::fprintf(out, "  %-10s %s\n", c.name.c_str(), c.summary.c_str());
   std::fprintf(out,
                "\nA model is a Hugging Face checkpoint folder (config.json, model.safetensors or\n"
-               "shards with model.safetensors.index.json, tokenizer.json, tokenizer_config.json).\n"
+               "shards with model.safetensors.index.json, tokenizer.json, tokenizer_config.json),\n"
+               "a .gguf file, or a Hugging Face hub id (Qwen/Qwen3Guard-Gen-0.6B[@revision]): fetched\n"
+               "once into the Hugging Face cache (see `qwen3guard download --help`).\n"
                "Environment: QG_FORCE_ISA=scalar|avx2 forces a kernel path; QG_THREADS=N sets threads.\n");
 }
 
