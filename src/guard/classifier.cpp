@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "chat/chat_template.h"
+#include "guard/checkpoint.h"
 #include "kernels/kernels.h"
 #include "model/qwen3.h"
 #include "tokenizer/tokenizer.h"
@@ -35,9 +36,9 @@ std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   std::unique_ptr<Classifier> c(new Classifier());
   c->cfg_ = cfg;
   c->kctx_ = std::make_unique<kernels::Context>(cfg.threads);
-  c->model_ = model::Qwen3Model::load(cfg.model_dir);
-  c->tok_ = tok::Tokenizer::from_model_dir(cfg.model_dir);
-  c->template_ = chat::ChatTemplate::from_model_dir(cfg.model_dir, cfg.chat_template);
+  c->model_ = load_model(cfg.model_dir, cfg.dtype);
+  c->tok_ = load_tokenizer(cfg.model_dir);
+  c->template_ = load_chat_template(cfg.model_dir, cfg.chat_template);
   const auto& mc = c->model_->config();
   c->vocab_ = static_cast<int32_t>(mc.vocab_size);
   c->ctx_ = cfg.ctx > 0 ? cfg.ctx : static_cast<int64_t>(mc.max_position_embeddings);

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/dtype.h"
 #include "base/segment.h"
 #include "guard/inputs.h"
 #include "guard/grammar.h"
@@ -48,6 +49,7 @@ struct ClassifierConfig {
   int threads = 0;                                     // <= 0: QG_THREADS, else all cores
   int64_t ctx = 0;                                     // <= 0: config max_position_embeddings
   bool reuse_prefix = true;  // keep the KV of the longest common token prefix between moderations
+  std::optional<DType> dtype;  // --dtype: weights re-encoded at load (nullopt: as stored)
 };
 
 struct ClassifyOptions {
