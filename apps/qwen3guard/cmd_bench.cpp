@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "command.h"
+#include "guard/checkpoint.h"
 #include "guard/classifier.h"
 #include "guard/inputs.h"
 
@@ -101,7 +102,10 @@ int run_bench(int argc, char** argv) {
   int n = 100, threads = 0, warmup = 3;
   int64_t ctx = 0;
   bool no_prefix_reuse = false;
-  app.add_option("--model", model_dir, "checkpoint folder")->required();
+  app.add_option("--model", model_dir, "checkpoint folder or GGUF file")->required();
+  std::string dtype;
+  app.add_option("--dtype", dtype, "compute precision of the weights: bf16, q8_0 or f32 (default: as stored)")
+      ->check(CLI::IsMember({"bf16", "q8_0", "f32"}));
   app.add_option("--prompts", prompts, "a prompts file: one prompt per line, or *.jsonl records as classify --input");
   app.add_option("--dataset", dataset, "a bundled dataset: " + guard::dataset_names() + " (default xstest)");
   app.add_option("--datasets-dir", dir, "where the datasets are (default: shared/qwen3guard/datasets)");
@@ -128,6 +132,7 @@ int run_bench(int argc, char** argv) {
   cfg.threads = threads;
   cfg.ctx = ctx;
   cfg.reuse_prefix = !no_prefix_reuse;
+  if (!dtype.empty()) cfg.dtype = guard::parse_compute_dtype(dtype);
   const auto t = std::chrono::steady_clock::now();
   auto clf = guard::Classifier::load(cfg);
   std::printf("model %s loaded in %.2f s; %zu moderations per mode (%s), prefix reuse %s\n", model_dir.c_str(),
