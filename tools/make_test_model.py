@@ -226,6 +226,15 @@ def write_gguf(path, ftype, cfg, specs, index, a, st_dtype, tied):
     gspecs = [(n, s, k) for n, s, k in specs if not (n == "lm_head.weight" and tied)]
     tensors = [(gguf_name(n), gguf_tensor_type(ftype, gguf_name(n), s, L), list(s)) for n, s, _ in gspecs]
     w = G.GgufWriter(path, kv, tensors)
+    dq = None
+    if a.gguf_dequant:
+        ddir = os.path.join(a.out, f"dequant-{ftype}")
+        os.makedirs(ddir, exist_ok=True)
+        dcfg = dict(cfg, torch_dtype="float32", tie_word_embeddings=tied)
+        with open(os.path.join(ddir, "config.json"), "w") as f:
+            json.dump(dcfg, f, indent=2)
+        dq = StreamingWriter(os.path.join(ddir, "model.safetensors"), [(n, "F32", s) for n, s, _ in gspecs],
+                             metadata={"format": "pt"})
     for (name, shape, kind), (gname, gt, _) in zip(gspecs, tensors):
         rng = np.random.default_rng([a.seed, index[name]])
         for block in generate_blocks(shape, kind, rng, tied):
@@ -234,9 +243,17 @@ def write_gguf(path, ftype, cfg, specs, index, a, st_dtype, tied):
                 vals = (f32_to_bf16_bits(vals).astype(np.uint32) << 16).view(np.float32)
             elif st_dtype == "F16":
                 vals = vals.astype(np.float16).astype(np.float32)
-            w.write(gname, G.quantize(gt, vals.reshape(-1, shape[-1])))
+            rows2d = vals.reshape(-1, shape[-1])
+            qb = G.quantize(gt, rows2d)
+            w.write(gname, qb)
+            if dq is not None:
+                dq.write(name, G.dequantize(gt, qb, rows2d.shape[0], rows2d.shape[1]).reshape(vals.shape))
         w.done_tensor()
+        if dq is not None:
+            dq.done_tensor()
     w.close()
+    if dq is not None:
+        dq.close()
     print(f"wrote {path}: {len(tensors)} tensors, {ftype}")
 
 
@@ -264,6 +281,9 @@ def main():
     ap.add_argument("--shared", default=SHARED, help="the shared/qwen3guard data folder")
     ap.add_argument("--gguf", default="", help="also write model-<type>.gguf for each listed type")
     ap.add_argument("--gguf-only", action="store_true", help="write only the GGUF files (and config.json)")
+    ap.add_argument("--gguf-dequant", action="store_true",
+                    help="for each --gguf type also write <out>/dequant-<type>/: config.json + an F32 model.safetensors "
+                         "of the GGUF weights as numpy dequantizes them (the oracle of the quantized kernels)")
     a = ap.parse_args()
 
     cfg = preset_config(a.preset, a.shared)
