@@ -122,11 +122,39 @@ inline float offset_dot(const float* off, const float* xs, int64_t nh) {
   return s;
 }
 
-// NR rows × NT tokens over all blocks. out[t][r] = dot(row r, act t). Q8: the rows are
-// read straight from their Q8_0 blocks (`raw`, 34-byte stride; the scale vector is the
-// block's f16 d broadcast — the value the canonical form would hold), which saves decode
-// the unpacking pass; otherwise from the unpacked tile. Either way the same operations.
-template <int NR, int NT, bool Q8>
+// Where a row's int8 weights come from. kTile: the unpacked tile (any type). The others read
+// the row's blocks in place (`raw`), for decode-sized calls where unpacking a tile would
+// cost as much as the dot itself: the canonical q bytes are rebuilt in registers, and the
+// scale vector is the one the tile would hold (Q8_0: the block's d broadcast; Q4_K/Q6_K:
+// from the per-16 scales that scales_only() wrote into the tile) — so every mode performs
+// the same operations on the same values, bit for bit.
+enum class Src { kTile, kQ8_0, kQ4_K, kQ6_K };
+
+// Canonical q of 32-block b of a raw row (see quant_unpack.inc for the layouts).
+template <Src S>
+inline __m256i raw_q(const uint8_t* row, int64_t b) {
+  if constexpr (S == Src::kQ8_0) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 34 * b + 2));
+  } else if constexpr (S == Src::kQ4_K) {
+    const uint8_t* sb = row + 144 * (b / 8);
+    const int k = static_cast<int>(b % 8);
+    const __m256i qs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 16 + 32 * (k / 2)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    return (k & 1) ? _mm256_and_si256(_mm256_srli_epi16(qs, 4), m4) : _mm256_and_si256(qs, m4);
+  } else {
+    const uint8_t* sb = row + 210 * (b / 8);
+    const int k = static_cast<int>(b % 8), n = k / 4, g = k % 4;
+    const __m256i L = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 64 * n + 32 * (g & 1)));
+    const __m256i H = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 128 + 32 * n));
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
+    const __m256i lo = (g & 2) ? _mm256_and_si256(_mm256_srli_epi16(L, 4), m4) : _mm256_and_si256(L, m4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(H, 2 * g), m3);
+    return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+  }
+}
+
+// NR rows × NT tokens over all blocks. out[t][r] = dot(row r, act t).
+template <int NR, int NT, Src S>
 void micro(const Tile* tr, const uint8_t* const* raw, const ActRow* a, int64_t cols, bool has_off,
            float out[][kTileRows]) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -144,13 +172,16 @@ void micro(const Tile* tr, const uint8_t* const* raw, const ActRow* a, int64_t c
     for (int r = 0; r < NR; ++r) {
       __m256i wv;
       __m256 sv;
-      if constexpr (Q8) {
+      if constexpr (S == Src::kQ8_0) {
         const uint8_t* blk = raw[r] + 34 * b;
-        wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+        wv = raw_q<S>(raw[r], b);
         sv = _mm256_set1_ps(_cvtsh_ss(rd16(blk)));
         if (b + 8 < nb) _mm_prefetch(reinterpret_cast<const char*>(blk + 34 * 8), _MM_HINT_T0);
-      } else {
+      } else if constexpr (S == Src::kTile) {
         wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tr[r].q + 32 * b));
+        sv = _mm256_loadu_ps(tr[r].sv + 8 * b);
+      } else {
+        wv = raw_q<S>(raw[r], b);
         sv = _mm256_loadu_ps(tr[r].sv + 8 * b);
       }
       const __m256i aw = _mm256_sign_epi8(wv, wv);  // |w| (w = -128 reads as 128 unsigned)
@@ -170,22 +201,57 @@ void micro(const Tile* tr, const uint8_t* const* raw, const ActRow* a, int64_t c
   }
 }
 
-template <int NT, bool Q8>
+template <int NT, Src S>
 void micro_rows(int nr, const Tile* tr, const uint8_t* const* raw, const ActRow* a, int64_t cols,
                 bool has_off, float out[][kTileRows]) {
   switch (nr) {
-    case 1: return micro<1, NT, Q8>(tr, raw, a, cols, has_off, out);
-    case 2: return micro<2, NT, Q8>(tr, raw, a, cols, has_off, out);
-    case 3: return micro<3, NT, Q8>(tr, raw, a, cols, has_off, out);
-    default: return micro<4, NT, Q8>(tr, raw, a, cols, has_off, out);
+    case 1: return micro<1, NT, S>(tr, raw, a, cols, has_off, out);
+    case 2: return micro<2, NT, S>(tr, raw, a, cols, has_off, out);
+    case 3: return micro<3, NT, S>(tr, raw, a, cols, has_off, out);
+    default: return micro<4, NT, S>(tr, raw, a, cols, has_off, out);
   }
 }
 
 template <int NT>
-void tile_dot(bool q8, int nr, const Tile* tr, const uint8_t* const* raw, const ActRow* a, int64_t cols,
+void tile_dot(Src src, int nr, const Tile* tr, const uint8_t* const* raw, const ActRow* a, int64_t cols,
               bool has_off, float out[][kTileRows]) {
-  if (q8) return micro_rows<NT, true>(nr, tr, raw, a, cols, has_off, out);
-  micro_rows<NT, false>(nr, tr, raw, a, cols, has_off, out);
+  switch (src) {
+    case Src::kQ8_0: return micro_rows<NT, Src::kQ8_0>(nr, tr, raw, a, cols, has_off, out);
+    case Src::kQ4_K: return micro_rows<NT, Src::kQ4_K>(nr, tr, raw, a, cols, has_off, out);
+    case Src::kQ6_K: return micro_rows<NT, Src::kQ6_K>(nr, tr, raw, a, cols, has_off, out);
+    default: return micro_rows<NT, Src::kTile>(nr, tr, raw, a, cols, has_off, out);
+  }
+}
+
+// Q4_K / Q6_K rows read in place: only the per-16 scales (into the tile's scale vectors)
+// and offsets are unpacked, with the same formulas as unpack_q4_k / unpack_q6_k.
+void scales_only(DType t, const uint8_t* row, int64_t cols, Tile tile) {
+  for (int64_t i = 0; i < cols / 256; ++i) {
+    float s[16], m[16];
+    if (t == DType::kQ4_K) {
+      const uint8_t* b = row + 144 * i;
+      const float d = h2f(rd16(b)), dmin = h2f(rd16(b + 2));
+      for (int j = 0; j < 8; ++j) {
+        int scv, mnv;
+        k4_scale_min(j, b + 4, &scv, &mnv);
+        s[2 * j] = s[2 * j + 1] = d * static_cast<float>(scv);
+        m[2 * j] = m[2 * j + 1] = dmin * static_cast<float>(mnv);
+      }
+    } else {
+      const uint8_t* b = row + 210 * i;
+      const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+      const float d = h2f(rd16(b + 208));
+      for (int h = 0; h < 16; ++h) {
+        s[h] = d * static_cast<float>(sc[h]);
+        m[h] = 0.0f;
+      }
+    }
+    for (int k = 0; k < 8; ++k) {
+      const __m128 a = _mm_set1_ps(s[2 * k]), c = _mm_set1_ps(s[2 * k + 1]);
+      _mm256_storeu_ps(tile.sv + 8 * (8 * i + k), _mm256_set_m128(c, a));
+    }
+    for (int h = 0; h < 16; ++h) tile.off[16 * i + h] = m[h];
+  }
 }
 
 }  // namespace
@@ -213,7 +279,12 @@ void qmatmul(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_r
   const bool off = has_offset(w.dtype);
   // Q8_0 rows are read in place for decode-sized calls; for more tokens, unpacking once and
   // sweeping the tokens over the tile is faster. Both give identical results.
-  const bool q8 = w.dtype == DType::kQ8_0 && n <= 4;
+  const bool small = n <= 4;
+  const Src src = !small                    ? Src::kTile
+                  : w.dtype == DType::kQ8_0 ? Src::kQ8_0
+                  : w.dtype == DType::kQ4_K ? Src::kQ4_K
+                  : w.dtype == DType::kQ6_K ? Src::kQ6_K
+                                            : Src::kTile;
   const int64_t n_tiles = (n_rows + kTileRows - 1) / kTileRows;
   const auto* wdata = static_cast<const uint8_t*>(w.data);
   pool.parallel_ranges(n_tiles, [&](int64_t t0, int64_t t1, int thread) {
@@ -229,13 +300,17 @@ void qmatmul(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_r
       for (int r = 0; r < nr; ++r) {
         const int64_t row = rows != nullptr ? rows[i0 + r] : i0 + r;
         raw[r] = wdata + static_cast<size_t>(row) * rb;
-        if (!q8) unpack_tile_row(w.dtype, raw[r], cols, tr[r], s16);
+        if (src == Src::kTile) {
+          unpack_tile_row(w.dtype, raw[r], cols, tr[r], s16);
+        } else if (src != Src::kQ8_0) {
+          scales_only(w.dtype, raw[r], cols, tr[r]);
+        }
       }
       float out[2][kTileRows];
       int64_t t = 0;
       for (; t + 2 <= n; t += 2) {
         const ActRow a[2] = {act(t), act(t + 1)};
-        tile_dot<2>(q8, nr, tr, raw, a, cols, off, out);
+        tile_dot<2>(src, nr, tr, raw, a, cols, off, out);
         for (int r = 0; r < nr; ++r) {
           y[t * n_rows + i0 + r] = out[0][r];
           y[(t + 1) * n_rows + i0 + r] = out[1][r];
@@ -243,7 +318,7 @@ void qmatmul(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_r
       }
       if (t < n) {
         const ActRow a[1] = {act(t)};
-        tile_dot<1>(q8, nr, tr, raw, a, cols, off, out);
+        tile_dot<1>(src, nr, tr, raw, a, cols, off, out);
         for (int r = 0; r < nr; ++r) y[t * n_rows + i0 + r] = out[0][r];
       }
     }
