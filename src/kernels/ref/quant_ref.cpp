@@ -111,11 +111,16 @@ void qmatmul(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_r
 void dequantize_row(DType t, const void* row, int64_t cols, float* out) {
   QG_CHECK(dtype_is_quantized(t) && cols % dtype_block_elems(t) == 0, "dequantize_row: ",
            dtype_name(t), " row of ", cols, " elements");
-  std::vector<int8_t> q(static_cast<size_t>(cols));
-  std::vector<float> s(static_cast<size_t>(cols / 16)), m(static_cast<size_t>(cols / 16));
-  quant::ref::unpack_row(t, row, cols, quant::CanonRow{q.data(), s.data(), m.data()});
-  for (int64_t j = 0; j < cols; ++j) {
-    out[j] = s[j / 16] * static_cast<float>(q[j]) - m[j / 16];
+  // Block by block on the stack: the embedding lookup calls this per token, and the forward
+  // pass allocates nothing.
+  const int64_t be = dtype_block_elems(t);
+  const size_t bb = dtype_block_bytes(t);
+  int8_t q[256];
+  float s[16], m[16];
+  for (int64_t b = 0; b < cols / be; ++b) {
+    quant::ref::unpack_row(t, static_cast<const uint8_t*>(row) + static_cast<size_t>(b) * bb, be,
+                           quant::CanonRow{q, s, m});
+    for (int64_t j = 0; j < be; ++j) out[b * be + j] = s[j / 16] * static_cast<float>(q[j]) - m[j / 16];
   }
 }
 
