@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--port", type=int, default=18089)
     ap.add_argument("files", nargs="+")
     a = ap.parse_args()
-    refs = [our_logprobs(a.ref, ids) for ids in a.prompts] if hasattr(a, "prompts") else [our_logprobs(a.ref, ids) for ids in PROMPTS]
+    refs = [our_logprobs(a.ref, ids) for ids in PROMPTS]
     for f in a.files:
         ours = [our_logprobs(f, ids) for ids in PROMPTS]
         ll = llama_logprobs(a.server, f, PROMPTS, a.k, a.port)
