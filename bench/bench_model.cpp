@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -48,7 +49,8 @@ double peak_rss_mb() {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: bench_model --model DIR [--threads N] [--prompt N] [--decode N] [--reps N]\n"
+               "usage: bench_model --model DIR|FILE.gguf [--dtype bf16|q8_0|f32] [--threads N] [--prompt N] [--decode N] [--reps N]\n"
+               "  --dtype    re-encode the weights at load (default: as stored)\n"
                "  --threads  worker threads (default 2)\n"
                "  --prompt   prefill length in tokens (default 512)\n"
                "  --decode   tokens generated one at a time after the prompt (default 64)\n"
@@ -59,11 +61,19 @@ int usage() {
 int run(int argc, char** argv) {
   std::string dir;
   int threads = 2, prompt_len = 512, decode_len = 64, reps = 3;
+  std::optional<qg::DType> dtype;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
     if (a == "--model" && (v = next())) dir = v;
+    else if (a == "--dtype" && (v = next())) {
+      const std::string d = v;
+      if (d == "bf16") dtype = qg::DType::kBF16;
+      else if (d == "q8_0") dtype = qg::DType::kQ8_0;
+      else if (d == "f32") dtype = qg::DType::kF32;
+      else return usage();
+    }
     else if (a == "--threads" && (v = next())) threads = std::atoi(v);
     else if (a == "--prompt" && (v = next())) prompt_len = std::atoi(v);
     else if (a == "--decode" && (v = next())) decode_len = std::atoi(v);
@@ -74,7 +84,10 @@ int run(int argc, char** argv) {
 
   const double rss0 = peak_rss_mb();
   const auto t_load = Clock::now();
-  auto model = qg::model::Qwen3Model::load(dir);
+  qg::model::LoadOptions lopt;
+  lopt.mode = qg::weights::load_mode_from_env_or(qg::weights::LoadMode::kMap);
+  lopt.dtype = dtype;
+  auto model = qg::model::Qwen3Model::load(dir, lopt);
   const double load_s = seconds_since(t_load);
   const double rss_after_load = peak_rss_mb();
   const auto& cfg = model->config();

@@ -20,6 +20,14 @@ label maps), the backbone, then the two head pairs (shared/spec/QWEN3GUARD.md §
 {,query_}risk_level_head [n_risk, G], {,query_}category_head [n_cat, G]; and the
 standard Qwen3 tokenizer_config.json (the Stream tokenizer's chat template).
 
+With --gguf TYPES (comma-separated: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k
+q5_k q6_k q4_k_m) the same weights are also written as <out>/model-<type>.gguf (GGUF v3,
+architecture qwen3, llama.cpp's tensor names and tokenizer metadata, chat template from
+tokenizer_config.json): matrices in the type (q4_k_m: Q4_K, with Q6_K for output.weight
+and for attn_v/ffn_down of the layers llama.cpp's Q4_K_M gives more bits), norms in F32.
+The values quantized are the checkpoint's own (after rounding to --dtype), so a GGUF
+F32/F16/BF16 file holds exactly the safetensors weights. --gguf-only skips the safetensors.
+
 Every tensor is drawn from its own generator seeded by (seed, tensor index), so the
 weights do not depend on the shard count: a 1-shard and a 3-shard model with the same
 seed and shape are the same model. Scales keep activations O(1) through any depth:
@@ -38,6 +46,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import StreamingWriter, f32_to_bf16_bits  # noqa: E402
+import gguf_io  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "qwen3guard"))
@@ -160,6 +169,129 @@ def split_shards(specs, n_shards, elem):
     return groups
 
 
+LAYER_GGUF = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
+              "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
+              "self_attn.o_proj.weight": "attn_output.weight", "self_attn.q_norm.weight": "attn_q_norm.weight",
+              "self_attn.k_norm.weight": "attn_k_norm.weight",
+              "post_attention_layernorm.weight": "ffn_norm.weight", "mlp.gate_proj.weight": "ffn_gate.weight",
+              "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
+GLOBAL_GGUF = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+               "lm_head.weight": "output.weight"}
+
+
+def gguf_name(hf):
+    if hf in GLOBAL_GGUF:
+        return GLOBAL_GGUF[hf]
+    parts = hf.split(".", 3)  # model layers N rest
+    return f"blk.{parts[2]}.{LAYER_GGUF[parts[3]]}"
+
+
+def gguf_tensor_type(ftype, gname, shape, n_layers):
+    if len(shape) == 1:
+        return "f32"
+    if ftype != "q4_k_m":
+        return ftype
+    if gname == "output.weight":
+        return "q6_k"
+    if gname.endswith("attn_v.weight") or gname.endswith("ffn_down.weight"):
+        i = int(gname.split(".")[1])
+        more = i < n_layers // 8 or i >= 7 * n_layers // 8 or (i - n_layers // 8) % 3 == 2
+        return "q6_k" if more else "q4_k"
+    return "q4_k"
+
+
+def tokenizer_kv(shared, n_vocab_rows, cfg):
+    """tokenizer.* metadata as llama.cpp's converter writes it for Qwen (gpt2 / qwen2)."""
+    with open(os.path.join(shared, "tokenizer", "tokenizer.json"), encoding="utf-8") as f:
+        tj = json.load(f)
+    with open(os.path.join(shared, "gen", "tokenizer_config.json"), encoding="utf-8") as f:
+        tc = json.load(f)
+    by_id = {i: t for t, i in tj["model"]["vocab"].items()}
+    added = {a["id"]: a for a in tj["added_tokens"]}
+    n = max(n_vocab_rows, max(list(by_id) + list(added)) + 1)
+    tokens, types = [], []
+    for i in range(n):
+        if i in added:
+            t = added[i]["content"]
+            looks = t.startswith("<|") and t.endswith("|>")
+            tokens.append(t)
+            types.append(3 if (added[i]["special"] or looks) else 4)  # CONTROL / USER_DEFINED
+        elif i in by_id:
+            tokens.append(by_id[i])
+            types.append(1)  # NORMAL
+        else:
+            tokens.append(f"[PAD{i}]")
+            types.append(5)  # UNUSED
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
+    ids = {t: i for i, t in enumerate(tokens)}
+    eos = ids.get(tc.get("eos_token") or "<|im_end|>", cfg["eos_token_id"])
+    pad = ids.get(tc.get("pad_token") or "<|endoftext|>", cfg["bos_token_id"])
+    G = gguf_io
+    kv = [("tokenizer.ggml.model", G.STRING, "gpt2"), ("tokenizer.ggml.pre", G.STRING, "qwen2"),
+          ("tokenizer.ggml.tokens", G.ARRAY, (G.STRING, tokens)),
+          ("tokenizer.ggml.token_type", G.ARRAY, (G.I32, types)),
+          ("tokenizer.ggml.merges", G.ARRAY, (G.STRING, merges)),
+          ("tokenizer.ggml.eos_token_id", G.U32, eos), ("tokenizer.ggml.padding_token_id", G.U32, pad),
+          ("tokenizer.ggml.bos_token_id", G.U32, cfg["bos_token_id"]),
+          ("tokenizer.ggml.add_bos_token", G.BOOL, False)]
+    if isinstance(tc.get("chat_template"), str):
+        kv.append(("tokenizer.chat_template", G.STRING, tc["chat_template"]))
+    return kv
+
+
+def write_gguf(path, ftype, cfg, specs, index, a, st_dtype, tied):
+    G = gguf_io
+    if ftype not in G.FILE_TYPE:
+        raise SystemExit(f"--gguf: unknown type {ftype}")
+    L = cfg["num_hidden_layers"]
+    kv = [("general.architecture", G.STRING, "qwen3"), ("general.name", G.STRING, "qwen3-random-test"),
+          ("general.file_type", G.U32, G.FILE_TYPE[ftype]),
+          ("qwen3.block_count", G.U32, L), ("qwen3.context_length", G.U32, cfg["max_position_embeddings"]),
+          ("qwen3.embedding_length", G.U32, cfg["hidden_size"]),
+          ("qwen3.feed_forward_length", G.U32, cfg["intermediate_size"]),
+          ("qwen3.attention.head_count", G.U32, cfg["num_attention_heads"]),
+          ("qwen3.attention.head_count_kv", G.U32, cfg["num_key_value_heads"]),
+          ("qwen3.attention.key_length", G.U32, cfg["head_dim"]),
+          ("qwen3.attention.value_length", G.U32, cfg["head_dim"]),
+          ("qwen3.rope.freq_base", G.F32, float(cfg.get("rope_theta", 1e6))),
+          ("qwen3.attention.layer_norm_rms_epsilon", G.F32, float(cfg.get("rms_norm_eps", 1e-6)))]
+    if not a.no_tokenizer:
+        kv += tokenizer_kv(a.shared, cfg["vocab_size"], cfg)
+    # llama.cpp drops a tied lm_head (output.weight absent -> tied); so do we.
+    gspecs = [(n, s, k) for n, s, k in specs if not (n == "lm_head.weight" and tied)]
+    tensors = [(gguf_name(n), gguf_tensor_type(ftype, gguf_name(n), s, L), list(s)) for n, s, _ in gspecs]
+    w = G.GgufWriter(path, kv, tensors)
+    dq = None
+    if a.gguf_dequant:
+        ddir = os.path.join(a.out, f"dequant-{ftype}")
+        os.makedirs(ddir, exist_ok=True)
+        dcfg = dict(cfg, torch_dtype="float32", tie_word_embeddings=tied)
+        with open(os.path.join(ddir, "config.json"), "w") as f:
+            json.dump(dcfg, f, indent=2)
+        dq = StreamingWriter(os.path.join(ddir, "model.safetensors"), [(n, "F32", s) for n, s, _ in gspecs],
+                             metadata={"format": "pt"})
+    for (name, shape, kind), (gname, gt, _) in zip(gspecs, tensors):
+        rng = np.random.default_rng([a.seed, index[name]])
+        for block in generate_blocks(shape, kind, rng, tied):
+            vals = block.astype(np.float32)
+            if st_dtype == "BF16":  # the checkpoint's values: round through the stored dtype
+                vals = (f32_to_bf16_bits(vals).astype(np.uint32) << 16).view(np.float32)
+            elif st_dtype == "F16":
+                vals = vals.astype(np.float16).astype(np.float32)
+            rows2d = vals.reshape(-1, shape[-1])
+            qb = G.quantize(gt, rows2d)
+            w.write(gname, qb)
+            if dq is not None:
+                dq.write(name, G.dequantize(gt, qb, rows2d.shape[0], rows2d.shape[1]).reshape(vals.shape))
+        w.done_tensor()
+        if dq is not None:
+            dq.done_tensor()
+    w.close()
+    if dq is not None:
+        dq.close()
+    print(f"wrote {path}: {len(tensors)} tensors, {ftype}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output folder (created)")
@@ -184,6 +316,11 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-tokenizer", action="store_true", help="do not copy the tokenizer files")
     ap.add_argument("--shared", default=SHARED, help="the shared/qwen3guard data folder")
+    ap.add_argument("--gguf", default="", help="also write model-<type>.gguf for each listed type")
+    ap.add_argument("--gguf-only", action="store_true", help="write only the GGUF files (and config.json)")
+    ap.add_argument("--gguf-dequant", action="store_true",
+                    help="for each --gguf type also write <out>/dequant-<type>/: config.json + an F32 model.safetensors "
+                         "of the GGUF weights as numpy dequantizes them (the oracle of the quantized kernels)")
     a = ap.parse_args()
 
     cfg = preset_config(a.preset, a.shared, a.stream)
@@ -223,6 +360,10 @@ def main():
 
     specs = tensor_specs(cfg, write_lm_head=(not tied) or a.write_lm_head)
     index = {name: i for i, (name, _, _) in enumerate(specs)}
+    for t in [t for t in a.gguf.split(",") if t]:
+        write_gguf(os.path.join(a.out, f"model-{t}.gguf"), t, cfg, specs, index, a, st_dtype, tied)
+    if a.gguf_only:
+        return
     groups = split_shards(specs, a.shards, elem) if a.shards > 1 else [specs]
     weight_map, total = {}, 0
     for gi, group in enumerate(groups):

@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "command.h"
 #include "model_arg.h"
+#include "guard/checkpoint.h"
 #include "guard/classifier.h"
 #include "guard/inputs.h"
 #include "model/qwen3.h"
@@ -237,7 +238,10 @@ int run_bench(int argc, char** argv) {
   int64_t ctx = 0, kv_cache_mb = 0;
   std::string kv_dtype = "f32";
   bool no_prefix_reuse = false, json = false;
-  app.add_option("--model", model_dir, "checkpoint folder")->required();
+  app.add_option("--model", model_dir, "checkpoint folder or GGUF file")->required();
+  std::string dtype;
+  app.add_option("--dtype", dtype, "compute precision of the weights: bf16, q8_0 or f32 (default: as stored)")
+      ->check(CLI::IsMember({"bf16", "q8_0", "f32"}));
   app.add_option("--prompts", prompts, "a prompts file: one prompt per line, or *.jsonl records as classify --input");
   app.add_option("--dataset", dataset, "a bundled dataset: " + guard::dataset_names() + " (default xstest)");
   app.add_option("--datasets-dir", dir, "where the datasets are (default: shared/qwen3guard/datasets)");
@@ -278,6 +282,7 @@ int run_bench(int argc, char** argv) {
   cfg.kv_dtype = guard::kv_dtype_from_name(kv_dtype);
   cfg.kv_cache_mb = kv_cache_mb;
   cfg.parallel = parallel;
+  if (!dtype.empty()) cfg.dtype = guard::parse_compute_dtype(dtype);
   const auto t = std::chrono::steady_clock::now();
   auto clf = guard::Classifier::load(cfg);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();

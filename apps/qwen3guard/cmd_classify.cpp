@@ -17,8 +17,9 @@
 #include "base/file.h"
 #include "command.h"
 #include "model_arg.h"
-#include "guard/classifier.h"
+#include "guard/checkpoint.h"
 #include "guard/jsonl.h"
+#include "guard/classifier.h"
 #include "guard/policy.h"
 
 namespace qg::app {
@@ -87,7 +88,10 @@ int run_classify(int argc, char** argv) {
   bool json = false, verbose = false, strict_input = false, no_probs = false, no_prefix_reuse = false,
        ids = false;
   app.add_option("--model", model_dir, "checkpoint folder (config.json, *.safetensors, tokenizer.json, "
-                                       "tokenizer_config.json with the Gen chat template)")->required();
+                                       "tokenizer_config.json with the Gen chat template), or a GGUF file")->required();
+  std::string dtype;
+  app.add_option("--dtype", dtype, "compute precision of the weights: bf16, q8_0 or f32 (default: as stored)")
+      ->check(CLI::IsMember({"bf16", "q8_0", "f32"}));
   app.add_option("text", text, "a prompt to moderate (prompt moderation)");
   app.add_option("--prompt", prompt, "the user prompt (with --response: response moderation)");
   app.add_option("--response", response, "the assistant response to moderate (adds the Refusal verdict)");
@@ -158,6 +162,7 @@ int run_classify(int argc, char** argv) {
   cfg.kv_dtype = guard::kv_dtype_from_name(kv_dtype);
   cfg.kv_cache_mb = kv_cache_mb;
   cfg.parallel = parallel;
+  if (!dtype.empty()) cfg.dtype = guard::parse_compute_dtype(dtype);
   guard::ClassifyOptions copt;
   copt.decode = mode == "fast" ? guard::DecodeMode::kFast
                                : mode == "text" ? guard::DecodeMode::kText : guard::DecodeMode::kMaskedText;

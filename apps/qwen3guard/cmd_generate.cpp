@@ -10,7 +10,9 @@
 #include "base/error.h"
 #include "command.h"
 #include "model_arg.h"
+#include "guard/checkpoint.h"
 #include "id_list.h"
+#include "guard/checkpoint.h"
 #include "model/qwen3.h"
 
 namespace qg::app {
@@ -28,7 +30,10 @@ int run(int argc, char** argv) {
   std::string model_dir, ids_text;
   int max_new = 32, threads = 0;
   bool no_stop = false, verbose = false;
-  app.add_option("--model", model_dir, "checkpoint folder (config.json + safetensors)")->required();
+  app.add_option("--model", model_dir, "checkpoint folder (config.json + safetensors) or GGUF file")->required();
+  std::string dtype;
+  app.add_option("--dtype", dtype, "compute precision of the weights: bf16, q8_0 or f32 (default: as stored)")
+      ->check(CLI::IsMember({"bf16", "q8_0", "f32"}));
   app.add_option("--ids", ids_text, "prompt token ids, comma-separated")->required();
   app.add_option("--max-new-tokens,-n", max_new, "tokens to generate at most (default 32)")
       ->check(CLI::PositiveNumber);
@@ -44,7 +49,8 @@ int run(int argc, char** argv) {
 
   const std::vector<int32_t> ids = parse_id_list(ids_text);
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = model::Qwen3Model::load(model_dir);
+  auto model = guard::load_model(model_dir, dtype.empty() ? std::nullopt
+                                                        : std::optional<DType>(guard::parse_compute_dtype(dtype)));
   const auto t1 = std::chrono::steady_clock::now();
   kernels::Context ctx(threads);
   model::KvCache cache = model->make_cache(static_cast<int64_t>(ids.size()) + max_new);

@@ -13,7 +13,9 @@
 #include "base/error.h"
 #include "command.h"
 #include "model_arg.h"
+#include "guard/checkpoint.h"
 #include "id_list.h"
+#include "guard/checkpoint.h"
 #include "model/qwen3.h"
 
 namespace qg::app {
@@ -65,7 +67,10 @@ int run(int argc, char** argv) {
   std::string model_dir, ids_text, out_path;
   bool all = false, verbose = false;
   int top = 10, threads = 0;
-  app.add_option("--model", model_dir, "checkpoint folder (config.json + safetensors)")->required();
+  app.add_option("--model", model_dir, "checkpoint folder (config.json + safetensors) or GGUF file")->required();
+  std::string dtype;
+  app.add_option("--dtype", dtype, "compute precision of the weights: bf16, q8_0 or f32 (default: as stored)")
+      ->check(CLI::IsMember({"bf16", "q8_0", "f32"}));
   app.add_option("--ids", ids_text, "token ids, comma-separated, e.g. 151644,872,198")->required();
   app.add_flag("--all-positions", all, "logits of every position, not only the last");
   app.add_option("--top", top, "how many top logits to print per position")->check(CLI::PositiveNumber);
@@ -81,7 +86,8 @@ int run(int argc, char** argv) {
 
   const std::vector<int32_t> ids = parse_id_list(ids_text);
   const auto t0 = std::chrono::steady_clock::now();
-  auto model = model::Qwen3Model::load(model_dir);
+  auto model = guard::load_model(model_dir, dtype.empty() ? std::nullopt
+                                                        : std::optional<DType>(guard::parse_compute_dtype(dtype)));
   const auto t1 = std::chrono::steady_clock::now();
   kernels::Context ctx(threads);
   const int64_t vocab = model->config().vocab_size;

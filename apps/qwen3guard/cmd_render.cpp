@@ -15,6 +15,7 @@
 #include "chat/chat_template.h"
 #include "command.h"
 #include "model_arg.h"
+#include "guard/checkpoint.h"
 #if QG_HAVE_TOKENIZER
 #include "tokenizer/tokenizer.h"
 #endif
@@ -76,7 +77,7 @@ int run_render(int argc, char** argv) {
       "qwen3guard render"};
   std::string model, messages_path, template_path, kwargs_text, jsonl_path;
   bool add_gen = false, show_ids = false, show_prov = false;
-  app.add_option("--model", model, "checkpoint folder (tokenizer_config.json, chat_template.jinja)");
+  app.add_option("--model", model, "checkpoint folder (tokenizer_config.json, chat_template.jinja) or GGUF file");
   app.add_option("--messages", messages_path, "conversation JSON file, '-' for stdin");
   app.add_option("--jsonl", jsonl_path,
                  "batch mode: one conversation object per line ('-' for stdin); prints one JSON line\n"
@@ -108,7 +109,7 @@ int run_render(int argc, char** argv) {
   if (!template_path.empty()) override_file = template_path;
   std::unique_ptr<chat::ChatTemplate> tpl;
   if (!model.empty()) {
-    tpl = chat::ChatTemplate::from_model_dir(model, override_file);
+    tpl = guard::load_chat_template(model, override_file);
   } else {
     std::ifstream f(template_path, std::ios::binary);
     if (!f) fail(template_path, ": cannot open template");
@@ -175,7 +176,7 @@ int run_render(int argc, char** argv) {
   if (show_ids) {
 #if QG_HAVE_TOKENIZER
     if (model.empty()) fail("--ids needs --model DIR (the tokenizer lives in the checkpoint folder)");
-    const auto tok = tok::Tokenizer::from_model_dir(model);
+    const auto tok = guard::load_tokenizer(model);
     std::string sep;
     for (int32_t id : tok->encode(segs)) {
       std::cout << sep << id;

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "command.h"
 #include "model_arg.h"
+#include "guard/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
 namespace qg::app {
@@ -75,7 +76,7 @@ int run(int argc, char** argv) {
   std::string model, text, decode;
   bool content = false, json = false, skip_special = false;
   app.add_option("--model", model,
-                 "checkpoint folder (tokenizer.json + tokenizer_config.json), or a tokenizer.json path")
+                 "checkpoint folder (tokenizer.json + tokenizer_config.json), a tokenizer.json path, or a GGUF file")
       ->required();
   app.add_flag("--content", content, "encode as user content: never match added/special tokens");
   app.add_flag("--json", json,
@@ -91,7 +92,7 @@ int run(int argc, char** argv) {
   model = resolve_model_arg(model, ModelParts::kTokenizerOnly);  // a hub id -> its cached snapshot
 
   const std::filesystem::path p(model);
-  const auto tok = std::filesystem::is_directory(p) ? tok::Tokenizer::from_model_dir(p) : tok::Tokenizer::load(p);
+  const auto tok = std::filesystem::is_directory(p) || guard::is_gguf(p) ? guard::load_tokenizer(p) : tok::Tokenizer::load(p);
 
   if (!decode.empty()) {
     const std::string out = tok->decode(parse_ids(decode), skip_special);

@@ -7,8 +7,8 @@ size_t dtype_size(DType t) {
     case DType::kF32: return 4;
     case DType::kF16: return 2;
     case DType::kBF16: return 2;
+    default: return 0;
   }
-  return 0;
 }
 
 std::string_view dtype_name(DType t) {
@@ -16,8 +16,60 @@ std::string_view dtype_name(DType t) {
     case DType::kF32: return "F32";
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
+    case DType::kQ8_0: return "Q8_0";
+    case DType::kQ4_0: return "Q4_0";
+    case DType::kQ4_1: return "Q4_1";
+    case DType::kQ5_0: return "Q5_0";
+    case DType::kQ5_1: return "Q5_1";
+    case DType::kQ2_K: return "Q2_K";
+    case DType::kQ3_K: return "Q3_K";
+    case DType::kQ4_K: return "Q4_K";
+    case DType::kQ5_K: return "Q5_K";
+    case DType::kQ6_K: return "Q6_K";
   }
   return "?";
+}
+
+bool dtype_is_quantized(DType t) { return dtype_block_elems(t) > 1; }
+
+int64_t dtype_block_elems(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16: return 1;
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1: return 32;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K: return 256;
+  }
+  return 1;
+}
+
+// ggml's block structs (ggml-common.h): f16 scales, packed quants. Sizes are part of the
+// file format, so they are written out rather than derived from structs.
+size_t dtype_block_bytes(DType t) {
+  switch (t) {
+    case DType::kF32: return 4;
+    case DType::kF16: return 2;
+    case DType::kBF16: return 2;
+    case DType::kQ8_0: return 34;   // f16 d, int8 qs[32]
+    case DType::kQ4_0: return 18;   // f16 d, u8 qs[16]
+    case DType::kQ4_1: return 20;   // f16 d, f16 m, u8 qs[16]
+    case DType::kQ5_0: return 22;   // f16 d, u8 qh[4], u8 qs[16]
+    case DType::kQ5_1: return 24;   // f16 d, f16 m, u8 qh[4], u8 qs[16]
+    case DType::kQ2_K: return 84;   // u8 scales[16], u8 qs[64], f16 d, f16 dmin
+    case DType::kQ3_K: return 110;  // u8 hmask[32], u8 qs[64], u8 scales[12], f16 d
+    case DType::kQ4_K: return 144;  // f16 d, f16 dmin, u8 scales[12], u8 qs[128]
+    case DType::kQ5_K: return 176;  // f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]
+    case DType::kQ6_K: return 210;  // u8 ql[128], u8 qh[64], int8 scales[16], f16 d
+  }
+  return 0;
 }
 
 float f16_to_f32(uint16_t h) {

@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "chat/chat_template.h"
 #include "guard/gen_decoder.h"
+#include "guard/checkpoint.h"
 #include "kernels/kernels.h"
 #include "model/qwen3.h"
 #include "runtime/engine.h"
@@ -50,9 +51,9 @@ std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   c->cfg_ = cfg;
   if (cfg.kv_cache_mb < 0) fail("--kv-cache-mb ", cfg.kv_cache_mb, ": must be >= 0");
   if (cfg.parallel < 1) fail("--parallel ", cfg.parallel, ": must be >= 1");
-  c->model_ = model::Qwen3Model::load(cfg.model_dir);
-  c->tok_ = tok::Tokenizer::from_model_dir(cfg.model_dir);
-  c->template_ = chat::ChatTemplate::from_model_dir(cfg.model_dir, cfg.chat_template);
+  c->model_ = load_model(cfg.model_dir, cfg.dtype);
+  c->tok_ = load_tokenizer(cfg.model_dir);
+  c->template_ = load_chat_template(cfg.model_dir, cfg.chat_template);
   const auto& mc = c->model_->config();
   c->vocab_ = static_cast<int32_t>(mc.vocab_size);
   c->ctx_ = cfg.ctx > 0 ? cfg.ctx : static_cast<int64_t>(mc.max_position_embeddings);

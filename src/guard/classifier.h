@@ -64,6 +64,7 @@ struct ClassifierConfig {
   int64_t kv_blocks = 0;    // > 0: exact KV pool size in blocks (tests)
   int parallel = 16;        // sequences scheduled together (max_running)
   std::string isa;          // "scalar" | "avx2" | "" (QG_FORCE_ISA, else the best)
+  std::optional<DType> dtype;  // --dtype: weights re-encoded at load (nullopt: as stored)
 };
 DType kv_dtype_from_name(std::string_view name);  // "f32" | "f16"
 

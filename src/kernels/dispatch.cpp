@@ -9,6 +9,8 @@
 #include "base/error.h"
 #include "kernels/kernel_table.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "kernels/quantize.h"
 #include "kernels/thread_pool.h"
 
 namespace qg::kernels {
@@ -101,10 +103,23 @@ int Context::n_threads() const { return pool_->n_threads(); }
 
 // ---- Public entry points: check shapes once, then forward to the chosen table. ----
 
+namespace {
+// Block-quantized weights (GGUF types) have their own kernels (kernels/quant.h), chosen
+// by the context's ISA like the table's.
+void qmatmul(const Context& ctx, const MatRef& w, const int32_t* rows, int64_t n_rows,
+             const float* x, int64_t n, float* y) {
+  QG_CHECK(w.cols % dtype_block_elems(w.dtype) == 0, "matmul: ", dtype_name(w.dtype), " weight with ",
+           w.cols, " columns, not a multiple of the block size ", dtype_block_elems(w.dtype));
+  const quant::QMatmulFn fn = ctx.isa() == Isa::kAvx2 ? quant::avx2::qmatmul : quant::ref::qmatmul;
+  fn(ctx.pool(), w, rows, n_rows, x, n, y);
+}
+}  // namespace
+
 void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, float* y) {
   QG_CHECK(w.rows >= 0 && w.cols >= 0 && n >= 0, "matmul: bad shape [", w.rows, ", ", w.cols,
            "] n=", n);
   if (n == 0 || w.rows == 0) return;
+  if (dtype_is_quantized(w.dtype)) return qmatmul(ctx, w, nullptr, w.rows, x, n, y);
   ctx.table().matmul(ctx.pool(), w, x, n, y);
 }
 
@@ -118,6 +133,14 @@ void matmul_multi(const Context& ctx, const MatRef* ws, int64_t n_w, const float
              ws[i].rows, ", ", ws[i].cols, "], expected ", ws[0].cols, " columns");
   }
   if (n == 0) return;
+  // Block-quantized weights have no fused path: one qmatmul per matrix, bitwise the same
+  // as separate matmul calls (each output's reduction order does not depend on the call).
+  for (int64_t i = 0; i < n_w; ++i) {
+    if (dtype_is_quantized(ws[i].dtype)) {
+      for (int64_t j = 0; j < n_w; ++j) matmul(ctx, ws[j], x, n, ys[j]);
+      return;
+    }
+  }
   ctx.table().matmul_multi(ctx.pool(), ws, n_w, x, n, ys);
 }
 
@@ -128,11 +151,18 @@ void matmul_rows(const Context& ctx, const MatRef& w, const int32_t* rows, int64
              ")");
   }
   if (n == 0 || n_rows == 0) return;
+  if (dtype_is_quantized(w.dtype)) return qmatmul(ctx, w, rows, n_rows, x, n, y);
   ctx.table().matmul_rows(ctx.pool(), w, rows, n_rows, x, n, y);
 }
 
 void get_row(const MatRef& w, int64_t row, float* out) {
   QG_CHECK(row >= 0 && row < w.rows, "get_row: row ", row, " out of [0, ", w.rows, ")");
+  if (dtype_is_quantized(w.dtype)) {
+    return dequantize_row(w.dtype,
+                          static_cast<const uint8_t*>(w.data) +
+                              static_cast<size_t>(row) * dtype_row_bytes(w.dtype, w.cols),
+                          w.cols, out);
+  }
   const size_t off = static_cast<size_t>(row) * static_cast<size_t>(w.cols);
   switch (w.dtype) {
     case DType::kF32: {
@@ -150,6 +180,8 @@ void get_row(const MatRef& w, int64_t row, float* out) {
       for (int64_t j = 0; j < w.cols; ++j) out[j] = f16_to_f32(src[j]);
       break;
     }
+    default:
+      break;  // quantized: handled above
   }
 }
 

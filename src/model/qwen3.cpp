@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "model/qwen3_weights.h"
 #include "model/stream_heads.h"
+#include "weights/gguf_qwen3.h"
 #include "weights/tensor_store.h"
 
 namespace qg::model {
@@ -32,12 +33,32 @@ std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir) {
 }
 
 std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, weights::LoadMode mode) {
-  if (!std::filesystem::is_directory(dir)) fail(dir.string(), ": not a checkpoint folder");
-  Qwen3Config cfg = Qwen3Config::load(dir);
-  auto impl = std::unique_ptr<Impl>(new Impl{cfg, weights::TensorStore::open(dir, mode), {}, {}, {}, {}});
+  LoadOptions opts;
+  opts.mode = mode;
+  return load(dir, opts);
+}
+
+std::unique_ptr<Qwen3Model> Qwen3Model::load(const std::filesystem::path& dir, const LoadOptions& opts) {
+  const weights::LoadMode mode = opts.mode;
+  std::unique_ptr<Impl> impl;
+  if (weights::is_gguf_file(dir)) {
+    weights::TensorStore store = weights::TensorStore::open_gguf(dir, mode);
+    Qwen3Config cfg = weights::qwen3_config_from_gguf(*store.gguf(), store.source());
+    impl = std::unique_ptr<Impl>(new Impl{cfg, std::move(store), {}, {}, {}, {}});
+    impl->stop_ids = weights::gguf_stop_token_ids(*impl->store.gguf(), impl->cfg);
+  } else {
+    if (!std::filesystem::is_directory(dir)) fail(dir.string(), ": not a checkpoint folder or GGUF file");
+    Qwen3Config cfg = Qwen3Config::load(dir);
+    impl = std::unique_ptr<Impl>(new Impl{cfg, weights::TensorStore::open(dir, mode), {}, {}, {}, {}});
+    impl->stop_ids = weights::load_stop_token_ids(dir, impl->cfg);
+  }
+  const Qwen3Config& cfg = impl->cfg;
   impl->w = Qwen3Weights::bind(impl->store, impl->cfg);
-  impl->stop_ids = weights::load_stop_token_ids(dir, impl->cfg);
   if (impl->cfg.is_stream()) impl->heads = StreamHeadWeights::bind(impl->store, impl->cfg);
+  if (opts.dtype.has_value()) {
+    const kernels::Context ctx(0);
+    impl->w.convert(ctx, *opts.dtype);
+  }
   const int64_t d = cfg.head_dim;
   impl->inv_freq.resize(static_cast<size_t>(d / 2));
   for (int64_t j = 0; j < d / 2; ++j) {

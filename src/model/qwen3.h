@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -65,13 +66,24 @@ enum class Logits : uint8_t {
   kAll,   // logits of every new token: out[n_tokens, n_vocab_out]
 };
 
+// How to load a checkpoint (beyond its path).
+struct LoadOptions {
+  weights::LoadMode mode = weights::LoadMode::kMap;
+  // --dtype: re-encode the matrices at load in kF32, kBF16 or kQ8_0 (Qwen3Weights::convert);
+  // nullopt keeps the checkpoint's own types.
+  std::optional<DType> dtype;
+};
+
 class Qwen3Model {
  public:
-  // Loads config.json + safetensors (single or sharded) from a checkpoint folder.
+  // Loads config.json + safetensors (single or sharded) from a checkpoint folder, or a
+  // GGUF file of architecture qwen3 (`path` ending in a file that starts with "GGUF";
+  // weights/gguf_qwen3.h maps its metadata and tensor names).
   // Throws qg::Error naming the file/tensor on any problem.
   // The weights are mmapped, or read into memory when QG_LOAD_MODE=read (weights::LoadMode).
   static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir);
   static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& dir, weights::LoadMode mode);
+  static std::unique_ptr<Qwen3Model> load(const std::filesystem::path& path, const LoadOptions& opts);
   ~Qwen3Model();
 
   const Qwen3Config& config() const;

@@ -2,9 +2,12 @@
 // turn "the checkpoint does not match config.json" into a message naming the tensor.
 #include "model/qwen3_weights.h"
 
+#include <cstring>
 #include <string>
 
 #include "base/error.h"
+#include "kernels/quantize.h"
+#include "kernels/thread_pool.h"
 
 namespace qg::model {
 
@@ -87,6 +90,52 @@ Qwen3Weights Qwen3Weights::bind(const TensorStore& store, const Qwen3Config& c) 
     }
   }
   return w;
+}
+
+void Qwen3Weights::convert(const kernels::Context& ctx, DType target) {
+  QG_CHECK(target == DType::kF32 || target == DType::kBF16 || target == DType::kQ8_0,
+           "convert: unsupported target ", dtype_name(target));
+  auto conv = [&](kernels::MatRef& m) {
+    if (m.dtype == target) return;
+    if (target == DType::kQ8_0 && m.cols % 32 != 0) {
+      fail("--dtype q8_0: a matrix of ", m.cols, " columns is not a multiple of 32");
+    }
+    const size_t bytes = dtype_row_bytes(target, m.cols) * static_cast<size_t>(m.rows);
+    auto buf = std::make_unique<uint8_t[]>(bytes);
+    if (target == DType::kQ8_0 && !dtype_is_quantized(m.dtype)) {
+      kernels::quantize_matrix_q8_0(ctx, m, buf.get());
+    } else {
+      const size_t rb = dtype_row_bytes(target, m.cols);
+      ctx.pool().parallel_ranges(m.rows, [&](int64_t r0, int64_t r1, int) {
+        std::vector<float> row(static_cast<size_t>(m.cols));
+        for (int64_t r = r0; r < r1; ++r) {
+          kernels::get_row(m, r, row.data());
+          uint8_t* dst = buf.get() + rb * static_cast<size_t>(r);
+          if (target == DType::kF32) {
+            std::memcpy(dst, row.data(), rb);
+          } else if (target == DType::kBF16) {
+            auto* o = reinterpret_cast<uint16_t*>(dst);
+            for (int64_t j = 0; j < m.cols; ++j) o[j] = f32_to_bf16(row[j]);
+          } else {
+            kernels::quantize_row_q8_0(row.data(), m.cols, dst);
+          }
+        }
+      }, 16);
+    }
+    m = kernels::MatRef{buf.get(), target, m.rows, m.cols};
+    owned_.push_back(std::move(buf));
+  };
+  conv(embed_tokens);
+  for (LayerWeights& l : layers) {
+    for (kernels::MatRef* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj}) {
+      conv(*m);
+    }
+  }
+  if (lm_head_is_embedding) {
+    lm_head = embed_tokens;
+  } else {
+    conv(lm_head);
+  }
 }
 
 }  // namespace qg::model

@@ -9,6 +9,7 @@
 // d = head_dim, nh = num_attention_heads, nkv = num_key_value_heads.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -45,6 +46,15 @@ class Qwen3Weights {
   std::vector<float> norm;        // [H]     model.norm.weight
   kernels::MatRef lm_head;        // [V, H]  lm_head.weight, or embed_tokens when tied and absent
   bool lm_head_is_embedding = false;
+
+  // `--dtype`: re-encodes every matrix (embed_tokens, the projections, lm_head) in
+  // `target` (kF32, kBF16 or kQ8_0) into memory owned by this object; matrices already
+  // in `target` stay views. Rows go through the exact f32 value of each stored weight, so
+  // bf16 -> q8_0 here gives the blocks llama-quantize Q8_0 writes for the same weights.
+  void convert(const kernels::Context& ctx, DType target);
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> owned_;  // storage of converted matrices
 };
 
 }  // namespace qg::model

@@ -171,7 +171,42 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(std::string_view tokenizer_json,
   TokenizerSpec spec = parse_tokenizer_json(tokenizer_json, label);
   const std::string config_label = label + " (tokenizer_config.json)";
   if (!config_json.empty()) apply_tokenizer_config(config_json, config_label, spec);
+  return from_spec(spec, label, config_label);
+}
 
+std::unique_ptr<Tokenizer> Tokenizer::from_vocab(const TokenizerVocab& v, const std::string& label) {
+  TokenizerSpec spec;
+  spec.nfc = true;
+  spec.vocab.reserve(v.tokens.size());
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    const TokenizerVocab::Token& t = v.tokens[id];
+    if (!t.present) continue;
+    if (t.added) {
+      AddedToken a;
+      a.content = t.text;
+      a.id = static_cast<int32_t>(id);
+      a.special = t.special;
+      spec.added.push_back(std::move(a));
+    } else {
+      if (spec.vocab.find(t.text) >= 0) fail(label, ": token ", id, " '", t.text, "' appears twice");
+      spec.vocab.set(t.text, static_cast<int32_t>(id));
+    }
+  }
+  spec.merges = v.merges;
+  auto name_of = [&](std::optional<int32_t> id) -> std::optional<std::string> {
+    if (!id) return std::nullopt;
+    if (*id < 0 || static_cast<size_t>(*id) >= v.tokens.size() || !v.tokens[*id].present) {
+      fail(label, ": special token id ", *id, " names no token");
+    }
+    return v.tokens[*id].text;
+  };
+  spec.eos_token = name_of(v.eos_id);
+  spec.pad_token = name_of(v.pad_id);
+  return from_spec(spec, label, label);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_spec(TokenizerSpec& spec, const std::string& label,
+                                                const std::string& config_label) {
   auto impl = std::make_unique<Impl>();
   impl->nfc = spec.nfc;
   int32_t n_ids = 0;

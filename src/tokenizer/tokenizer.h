@@ -22,6 +22,24 @@
 
 namespace qg::tok {
 
+struct TokenizerSpec;  // tokenizer/tokenizer_json.h (internal)
+
+// A Qwen2 byte-level BPE vocabulary as native vectors, for sources other than
+// tokenizer.json (GGUF metadata: guard/checkpoint.cpp builds this; the tokenizer layer
+// does not know GGUF). Normalizer NFC, the Qwen2 pre-tokenizer and byte-level decoding
+// are implied, as in Qwen's tokenizer.json.
+struct TokenizerVocab {
+  struct Token {
+    std::string text;      // byte-level form ("Ġthe"); added tokens: their content
+    bool added = false;    // matched as a whole in template text (never by BPE)
+    bool special = false;  // skipped by decode(skip_special_tokens=true)
+    bool present = true;   // false: the id names no token (padding rows of the vocabulary)
+  };
+  std::vector<Token> tokens;  // by id
+  std::vector<std::pair<std::string, std::string>> merges;  // rank order
+  std::optional<int32_t> eos_id, pad_id;                    // as tokenizer_config's eos/pad_token
+};
+
 class Tokenizer {
  public:
   // tokenizer.json (+ tokenizer_config.json beside it, if present). Throws qg::Error
@@ -32,6 +50,8 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> from_json(std::string_view tokenizer_json,
                                               std::string_view config_json = {},
                                               const std::string& label = "tokenizer.json");
+  // From native vectors; label names the source in errors ("model.gguf: tokenizer.ggml.merges").
+  static std::unique_ptr<Tokenizer> from_vocab(const TokenizerVocab& vocab, const std::string& label);
   ~Tokenizer();
 
   // Encodes the concatenation of the segments exactly as HF encodes the whole string,
@@ -71,6 +91,8 @@ class Tokenizer {
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<Tokenizer> from_spec(TokenizerSpec& spec, const std::string& label,
+                                              const std::string& config_label);
   std::unique_ptr<Impl> impl_;
 };
 

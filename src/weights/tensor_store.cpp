@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "weights/gguf_qwen3.h"
 
 namespace qg::weights {
 
@@ -118,11 +119,25 @@ std::vector<std::string> TensorStore::names() const {
 size_t TensorStore::total_bytes() const {
   size_t n = 0;
   for (const auto& f : files_) n += f->file().size();
+  if (gguf_) n += gguf_->file().size();
   return n;
 }
 
 void TensorStore::advise(Access access) const {
   for (const auto& f : files_) f->file().advise(access);
+  if (gguf_) gguf_->file().advise(access);
+}
+
+TensorStore TensorStore::open_gguf(const fs::path& file, LoadMode mode) {
+  TensorStore s;
+  s.gguf_ = std::make_unique<GgufFile>(file, mode);
+  s.source_ = s.gguf_->file().name();
+  s.gguf_views_ = std::make_unique<std::vector<TensorView>>(gguf_to_hf_views(*s.gguf_));
+  for (const TensorView& v : *s.gguf_views_) {
+    auto [it, inserted] = s.by_name_.emplace(v.name, &v);
+    if (!inserted) fail(s.source_, ": two GGUF tensors map to ", v.name);
+  }
+  return s;
 }
 
 }  // namespace qg::weights

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "weights/gguf.h"
 #include "weights/safetensors.h"
 
 namespace qg::weights {
@@ -25,6 +26,9 @@ class TensorStore {
   static TensorStore open(const std::filesystem::path& dir, LoadMode mode = LoadMode::kMap);
   // One .safetensors file on its own (tests, tools).
   static TensorStore open_file(const std::filesystem::path& file, LoadMode mode = LoadMode::kMap);
+  // A GGUF file of architecture qwen3 (weights/gguf_qwen3.h): its tensors under their HF
+  // names (blk.3.attn_q.weight -> model.layers.3.self_attn.q_proj.weight).
+  static TensorStore open_gguf(const std::filesystem::path& file, LoadMode mode = LoadMode::kMap);
 
   TensorStore(TensorStore&&) noexcept = default;
   TensorStore& operator=(TensorStore&&) noexcept = default;
@@ -44,12 +48,18 @@ class TensorStore {
   // Forwards madvise to every mapped file (e.g. kWillNeed right after loading).
   void advise(Access access) const;
 
+  // The GGUF file's header (metadata: config, tokenizer, chat template) when the store was
+  // opened with open_gguf, else nullptr.
+  const GgufHeader* gguf() const { return gguf_ ? &gguf_->header() : nullptr; }
+
  private:
   TensorStore() = default;
   void add_file(std::unique_ptr<SafetensorsFile> f, const std::map<std::string, std::string>* expect);
 
   std::string source_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;  // stable addresses for the views
+  std::unique_ptr<GgufFile> gguf_;
+  std::unique_ptr<std::vector<TensorView>> gguf_views_;  // HF-named views into gguf_
   std::map<std::string, const TensorView*> by_name_;
 };
 
