@@ -546,6 +546,9 @@ struct StreamModerator::Impl {
       }
       s = it->second;
     }
+    // After any call in flight on this session (so a close racing an open cannot
+    // cancel a sequence that is not yet submitted and leave the new one parked).
+    std::lock_guard sl(s->mu);
     end_session(*s, "was closed", false);
   }
 };
