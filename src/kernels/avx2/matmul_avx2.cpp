@@ -232,6 +232,8 @@ void rows_any(const MatRef& w, int64_t r0, int64_t r1, const float* x, int64_t n
       return rows_t<DType::kF16>(w, r0, r1, x, n, y, ldy);
     case DType::kBF16:
       return rows_t<DType::kBF16>(w, r0, r1, x, n, y, ldy);
+    default:  // block-quantized types are routed to quant/ by dispatch.cpp
+      return;
   }
 }
 
@@ -313,6 +315,8 @@ void matmul_rows(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t
       return matmul_rows_t<DType::kF16>(pool, w, rows, n_rows, x, n, y);
     case DType::kBF16:
       return matmul_rows_t<DType::kBF16>(pool, w, rows, n_rows, x, n, y);
+    default:  // block-quantized types are routed to quant/ by dispatch.cpp
+      return;
   }
 }
 

@@ -41,6 +41,8 @@ inline float weight_at(const MatRef& w, int64_t r, int64_t c) {
       return bf16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
     case DType::kF16:
       return f16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
+    default:  // block-quantized types never reach here (dispatch.cpp routes them to quant/)
+      break;
   }
   return 0.0f;
 }
