@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "command.h"
+#include "flags.h"
 #include "guard/classifier.h"
 #include "guard/inputs.h"
 
@@ -105,14 +106,16 @@ int run_bench(int argc, char** argv) {
   app.add_option("--prompts", prompts, "a prompts file: one prompt per line, or *.jsonl records as classify --input");
   app.add_option("--dataset", dataset, "a bundled dataset: " + guard::dataset_names() + " (default xstest)");
   app.add_option("--datasets-dir", dir, "where the datasets are (default: shared/qwen3guard/datasets)");
-  app.add_option("--n", n, "moderations per mode (the first N inputs; default 100)");
+  app.add_option("--n", n, "moderations per mode (the first N inputs; default 100)")
+      ->check(count_range(1, 1'000'000'000));
   app.add_option("--mode", mode, "fast, text, masked-text, both (fast and text; default) or all. On a random "
                                  "checkpoint text mode runs to the 128-token limit; masked-text then shows the "
                                  "cost text mode has on a real checkpoint, which writes the short format")
       ->check(CLI::IsMember({"fast", "text", "masked-text", "both", "all"}));
-  app.add_option("--warmup", warmup, "uncounted moderations before timing each mode (default 3)");
-  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)");
-  app.add_option("--ctx", ctx, "context size (default: the model's max_position_embeddings)");
+  app.add_option("--warmup", warmup, "uncounted moderations before timing each mode (default 3)")
+      ->check(count_range(0, 1'000'000));
+  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)")->check(threads_range());
+  app.add_option("--ctx", ctx, "context size (default: the model's max_position_embeddings)")->check(ctx_range());
   app.add_flag("--no-prefix-reuse", no_prefix_reuse, "recompute the whole prompt for every moderation");
   try {
     app.parse(argc, argv);

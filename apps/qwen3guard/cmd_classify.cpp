@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "command.h"
+#include "flags.h"
 #include "guard/jsonl.h"
 #include "guard/classifier.h"
 #include "guard/policy.h"
@@ -106,8 +107,9 @@ int run_classify(int argc, char** argv) {
       ->check(CLI::IsMember({"flagged", "unsafe", "controversial"}));
   app.add_option("--thresholds", thresholds, "also flag when P(category) >= t, e.g. Violent=0.3,PII=0.5 "
                                              "(P = first-category probability renormalised, docs/guard.md)");
-  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)");
-  app.add_option("--ctx", ctx, "context size in tokens (default: the model's max_position_embeddings)");
+  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)")->check(threads_range());
+  app.add_option("--ctx", ctx, "context size in tokens (default: the model's max_position_embeddings)")
+      ->check(ctx_range());
   app.add_option("--long-input", long_input, "error (default): refuse conversations longer than --ctx; "
                                              "window: moderate overlapping windows, report the worst")
       ->check(CLI::IsMember({"error", "window"}));
@@ -153,6 +155,12 @@ int run_classify(int argc, char** argv) {
   policy.strictness = guard::strictness_from_name(policy_name);
   policy.thresholds = guard::parse_thresholds(thresholds);
   const guard::FailOn rule = fail_on.empty() ? guard::FailOn::kNever : guard::fail_on_from_name(fail_on);
+
+  // Inputs are checked before the model is loaded: a directory or a device is an error,
+  // not an empty input.
+  if (!input.empty()) qg::check_readable_file(input);
+  if (!messages_file.empty()) qg::check_readable_file(messages_file);
+  if (!chat_template.empty()) qg::check_readable_file(chat_template);
 
   auto clf = guard::Classifier::load(cfg);
 

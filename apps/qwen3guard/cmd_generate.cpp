@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "command.h"
+#include "flags.h"
 #include "id_list.h"
 #include "model/qwen3.h"
 
@@ -30,9 +31,9 @@ int run(int argc, char** argv) {
   app.add_option("--model", model_dir, "checkpoint folder (config.json + safetensors)")->required();
   app.add_option("--ids", ids_text, "prompt token ids, comma-separated")->required();
   app.add_option("--max-new-tokens,-n", max_new, "tokens to generate at most (default 32)")
-      ->check(CLI::PositiveNumber);
+      ->check(count_range(1, limits::kMaxPositions));
   app.add_flag("--no-stop", no_stop, "do not stop at eos ids; always generate --max-new-tokens");
-  app.add_option("--threads", threads, "worker threads (default: QG_THREADS or all cores)");
+  app.add_option("--threads", threads, "worker threads (default: QG_THREADS or all cores)")->check(threads_range());
   app.add_flag("--verbose,-v", verbose, "print load time, tokens/s and peak memory on stderr");
   try {
     app.parse(argc, argv);

@@ -146,7 +146,7 @@ Segments ChatTemplate::render(const Value& messages, const RenderOptions& opts) 
   put("add_generation_prompt", Value::boolean(opts.add_generation_prompt));
   for (const auto& [k, v] : impl_->special_tokens) put(k, v);
   for (const auto& [k, v] : opts.extra) put(k, v);
-  jinja::Interp interp(impl_->src, std::move(globals));
+  jinja::Interp interp(impl_->src, std::move(globals), opts.limits);
   return interp.render(impl_->body).to_segments();
 }
 

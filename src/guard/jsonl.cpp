@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/limits.h"
+#include "guard/inputs.h"
 
 namespace qg::guard {
 namespace {
@@ -150,12 +152,23 @@ BatchStats run_batch(Classifier& clf, std::istream& in, std::ostream& out, const
                      const std::function<void(int64_t)>& progress) {
   BatchStats st;
   std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  // A lost result is an error, not a warning: stop at the first failed write.
+  auto emit = [&](const std::string& text) {
+    out << text << '\n';
+    out.flush();
+    if (!out) throw OutputError(cat("cannot write results: write failed after ", st.ok + st.bad, " records"));
+  };
+  for (int64_t n = 1;; ++n) {
+    const LineRead got = read_line(in, line, limits::kMaxLineBytes);
+    if (got == LineRead::kEnd) break;
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     ++st.records;
     const std::string where = cat(opt.source_name, ":", n);
+    // Every failure of one line, whatever its type, becomes that line's error record.
+    std::string msg;
+    bool failed = false;
     try {
+      if (got == LineRead::kTooLong) fail(where, ": line longer than ", limits::kMaxLineBytes >> 20, " MiB");
       const InputRecord rec = parse_input_record(line, where);
       Result r = clf.classify(rec.conversation, opt.classify);
       apply_policy(opt.policy, r);
@@ -163,23 +176,27 @@ BatchStats run_batch(Classifier& clf, std::istream& in, std::ostream& out, const
       jo.line = n;
       jo.id_json = rec.id_json;
       jo.include_ids = opt.include_ids;
-      out << result_to_json(r, jo) << '\n';
-      out.flush();
+      emit(result_to_json(r, jo));
       ++st.ok;
       st.flagged += r.flagged;
       st.failing += fails(opt.fail_on, r);
-    } catch (const Error& e) {
+    } catch (const OutputError&) {
+      throw;
+    } catch (const std::exception& e) {
+      failed = true;
+      msg = e.what();
+    }
+    if (failed) {
       // Input errors name the line already; model errors get it prefixed.
-      std::string msg = e.what();
       if (msg.rfind(where, 0) != 0) msg = where + ": " + msg;
-      out << error_to_json(n, msg) << '\n';
-      out.flush();
+      emit(error_to_json(n, msg));
       ++st.bad;
       warn(msg);
       if (opt.strict_input) fail(msg, " (--strict-input: stopping)");
     }
     progress(st.records);
   }
+  if (in.bad()) fail(opt.source_name, ": read error");
   return st;
 }
 

@@ -81,7 +81,9 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
     const Value* o = arg(a, kw, 0, "old");
     const Value* n = arg(a, kw, 1, "new");
     if (!o || !n || !o->is_string() || !n->is_string()) in.raise("replace() arguments must be str");
-    return Value::string(py::replace(s, o->as_str(), n->as_str(), opt_int(in, arg(a, kw, 2, "count"), -1)));
+    const int64_t count = opt_int(in, arg(a, kw, 2, "count"), -1);
+    in.check_string_size(py::replace_size(s, o->as_str(), n->as_str(), count));
+    return Value::string(py::replace(s, o->as_str(), n->as_str(), count));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     const Value* x = arg(a, kw, 0, "sub");
@@ -109,6 +111,8 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
       if (!v.is_string()) in.raise(std::string("sequence item: expected str instance, ") + v.type_name() + " found");
       if (!first) out.append(s);
       first = false;
+      in.check_string_size(out.bytes.size() + v.as_str().bytes.size() + s.bytes.size());
+      in.charge(1);
       out.append(v.as_str());
     }
     return Value::string(std::move(out));

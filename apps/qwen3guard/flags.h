@@ -1,0 +1,23 @@
+// Range checks shared by the subcommands' flags (docs/STYLE.md, "Limits"). A value out of
+// range is a usage error (exit 2) whose message states the allowed range, e.g.
+//   --threads: Value -1 not in range 0 to 1024
+// The bounds are the library's own (base/limits.h); the checks against the model (a --ctx
+// above max_position_embeddings) happen where the model is known, with the same wording.
+#pragma once
+
+#include <cstdint>
+
+#include <CLI/CLI.hpp>
+
+#include "base/limits.h"
+
+namespace qg::app {
+
+// --threads: 0 means "QG_THREADS or all cores".
+inline CLI::Range threads_range() { return CLI::Range(0, limits::kMaxThreads); }
+// --ctx: 0 means "the model's max_position_embeddings".
+inline CLI::Range ctx_range() { return CLI::Range(int64_t{0}, limits::kMaxPositions); }
+// Counts of moderations, tokens, warm-up runs.
+inline CLI::Range count_range(int64_t lo, int64_t hi) { return CLI::Range(lo, hi); }
+
+}  // namespace qg::app
