@@ -122,6 +122,7 @@ int run_bench(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
+  if (!ctx_fits_model("qwen3guard bench", ctx, model_dir)) return kExitUsage;
   std::vector<guard::Conversation> convs =
       prompts.empty() ? guard::load_dataset(dataset, datasets_dir(dir)) : guard::load_prompts_file(prompts);
   if (n > 0 && static_cast<size_t>(n) < convs.size()) convs.resize(n);

@@ -139,6 +139,8 @@ int run_classify(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (!ctx_fits_model("qwen3guard classify", ctx, model_dir)) return kExitUsage;
+
   guard::ClassifierConfig cfg;
   cfg.model_dir = model_dir;
   if (!chat_template.empty()) cfg.chat_template = chat_template;

@@ -18,6 +18,9 @@ constexpr std::string_view kBlockBody = "\x01" "body";
 // (kMaxNesting); macros calling macros multiply it, so the C++ stack needs its own bound
 // (~1 KB per frame pair with sanitizers: a few MB at most).
 constexpr int kMaxEvalNesting = 3000;
+// A loop iteration builds the 12-entry `loop` map and a scope: it costs as much as a dozen
+// plain steps, and is charged so (RenderLimits::max_steps counts work, not nodes).
+constexpr int64_t kStepsPerIteration = 16;
 
 // RAII count of eval/exec nesting.
 struct NestGuard {
@@ -337,7 +340,7 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
     return a[static_cast<size_t>(*index) % a.size()];
   });
   for (int64_t i = 0; i < n; ++i) {
-    charge(1);
+    charge(kStepsPerIteration);
     frames_.emplace_back();
     Frame& f = frames_.back();
     f.reserve(s.targets.size() + 1);

@@ -106,15 +106,14 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
     const Value* cnt = seq == &a ? &b : &a;
     if (seq && (cnt->is_int() || cnt->is_bool())) {
       const int64_t n = std::max<int64_t>(cnt->as_int(), 0);  // Python: a negative count gives ""
-      // The size is checked before anything is built: 'a' * 10**10 must not allocate.
+      // The size is checked before anything is built: 'a' * 10**10 must not allocate, and
+      // '' * 10**18 must not loop (the caller charges steps for the result's size).
       const size_t unit = seq->is_string() ? seq->as_str().bytes.size() : seq->as_list().size();
-      if (unit != 0) {
-        const size_t cap = seq->is_string() ? in.limits().max_string_bytes : in.limits().max_items;
-        if (static_cast<uint64_t>(n) > cap / unit) {
-          if (seq->is_string()) in.check_string_size(cap + 1);
-          in.check_items(cap + 1);
-        }
-        in.charge(n);
+      if (unit == 0) return seq->is_string() ? Value::string(Str()) : Value::list({}, seq->is_tuple());
+      const size_t cap = seq->is_string() ? in.limits().max_string_bytes : in.limits().max_items;
+      if (static_cast<uint64_t>(n) > cap / unit) {
+        if (seq->is_string()) in.check_string_size(cap + 1);
+        in.check_items(cap + 1);
       }
       if (seq->is_string()) {
         Str s;
