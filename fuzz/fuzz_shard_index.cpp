@@ -25,8 +25,11 @@ void write_shard(const std::filesystem::path& p, const std::string& header, size
 }
 
 std::filesystem::path make_dir() {
-  char tmpl[] = "/tmp/qg-fuzz-index-XXXXXX";
+  // tmpfs when there is one: every execution rewrites the index file.
+  char tmpl[] = "/dev/shm/qg-fuzz-index-XXXXXX";
+  char fallback[] = "/tmp/qg-fuzz-index-XXXXXX";
   const char* d = ::mkdtemp(tmpl);
+  if (d == nullptr) d = ::mkdtemp(fallback);
   if (d == nullptr) std::abort();
   const std::filesystem::path dir(d);
   write_shard(dir / "a.safetensors",

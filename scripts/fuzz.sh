@@ -23,7 +23,8 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 cmake --build build/fuzz -j "${QG_BUILD_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}"
 
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}"
+# detect_stack_use_after_return costs half the speed of the parsers and is not what we hunt.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:detect_stack_use_after_return=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
 for t in "${targets[@]}"; do

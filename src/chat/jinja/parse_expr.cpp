@@ -1,5 +1,6 @@
 // Recursive-descent Jinja parser, expression half: jinja2's precedence climbing from
 // parse_tuple down to parse_primary, plus filters, tests, calls and subscripts.
+#include <cerrno>
 #include <cstdlib>
 
 #include "chat/jinja/parser_impl.h"
@@ -208,7 +209,9 @@ ExprPtr Parser::parse_primary() {
       ++i_;
       auto e = node(ExprKind::kLiteral, t.pos);
       const std::string& x = t.text;
+      errno = 0;
       e->value = Value::integer(std::strtoll(x.c_str(), nullptr, 10));
+      if (errno == ERANGE) error(t, "integer literal out of the 64-bit range");
       return e;
     }
     case Tok::kFloat: {
