@@ -31,11 +31,19 @@ std::string error_of(const std::string& src, RenderOptions opts = {}) {
 #define EXPECT_ERROR_HAS(src, frag) EXPECT_NE(error_of(src).find(frag), std::string::npos) << error_of(src)
 
 TEST(ChatBudget, StepsOutputStringsItems) {
-  EXPECT_ERROR_HAS("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-                   "RenderLimits::max_steps");
+  // 10^10 iterations, stopped by a (small, so this test stays fast under ASan) step budget;
+  // the default budget stops it in ~2 s (tests/hostile).
+  RenderOptions budget;
+  budget.limits.max_steps = 200000;
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", budget)
+                .find("RenderLimits::max_steps"),
+            std::string::npos);
   EXPECT_ERROR_HAS("{{ 'a' * 10**10 }}", "RenderLimits::max_string_bytes");
   EXPECT_ERROR_HAS("{{ [1, 2] * 10**9 }}", "RenderLimits::max_items");
-  EXPECT_ERROR_HAS("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "RenderLimits::max_output_bytes");
+  RenderOptions out_small;
+  out_small.limits.max_output_bytes = 1 << 20;
+  EXPECT_NE(error_of("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", out_small).find("RenderLimits::max_output_bytes"),
+            std::string::npos);
   EXPECT_ERROR_HAS("{{ 'x' | indent(10**12) }}", "RenderLimits::max_string_bytes");
   EXPECT_ERROR_HAS("{{ ('a' * 100000) | replace('', 'b' * 1000) }}", "RenderLimits::max_string_bytes");
   EXPECT_ERROR_HAS("{{ [1] | tojson(indent=10**9) }}", "allowed: up to 1024");
