@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "base/limits.h"
 #include "chat/chat_template.h"
+#include "guard/inputs.h"
 #include "command.h"
 #if QG_HAVE_TOKENIZER
 #include "tokenizer/tokenizer.h"
@@ -136,7 +137,14 @@ int run_render(int argc, char** argv) {
       in = &file;
     }
     std::string line;
-    for (size_t n = 1; std::getline(*in, line); ++n) {
+    for (size_t n = 1;; ++n) {
+      const guard::LineRead got = guard::read_line(*in, line, limits::kMaxLineBytes);
+      if (got == guard::LineRead::kEnd) break;
+      if (got == guard::LineRead::kTooLong) {
+        std::cout << ordered_json({{"error", cat(jsonl_path, ":", n, ": line longer than ",
+                                                 limits::kMaxLineBytes >> 20, " MiB")}}).dump() << "\n";
+        continue;
+      }
       if (line.empty()) continue;
       ordered_json out;
       try {
