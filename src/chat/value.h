@@ -82,7 +82,7 @@ inline constexpr int kMaxValueDepth = 256;
 // Bytes that printing (str/repr) or tojson may produce for one value, and element pairs
 // one == may visit. Lists share their items by pointer, so `[x] * n` with a large x is
 // cheap to build but enormous to print or compare; these stop that work early.
-inline constexpr size_t kMaxReprBytes = size_t{256} << 20;
+inline constexpr size_t kMaxReprBytes = size_t{64} << 20;
 inline constexpr int64_t kMaxCompareSteps = 100'000'000;
 
 class Value {
