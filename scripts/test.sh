@@ -11,4 +11,4 @@ scripts/build.sh sanitize
 ctest --preset sanitize -j "$(nproc)" -L unit
 # libFuzzer targets (fuzz/, clang + ASan + UBSan), each for a bounded time: the whole step
 # (build included) stays within ~4 minutes on 2 cores. Longer runs: docs/fuzzing.md.
-scripts/fuzz.sh "${QG_CI_FUZZ_SECONDS:-10}"
+scripts/fuzz.sh "${QG_CI_FUZZ_SECONDS:-8}"
