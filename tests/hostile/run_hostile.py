@@ -160,7 +160,9 @@ def build_cases():
                          ("indent_huge", "exceeds the limit"), ("tojson_indent_huge", "out of range"),
                          ("replace_blowup", "exceeds the limit"), ("output_flood", "rendered output exceeds"),
                          ("join_shared_blowup", "exceeds the limit"), ("print_shared_blowup", "larger than"),
-                         ("pow_huge_exponent", "integer overflow")]:
+                         ("pow_huge_exponent", "integer overflow"), ("unique_quadratic", "budget"),
+                         ("split_many", "RenderLimits::max_items"), ("iterate_long_string", "RenderLimits::max_items"),
+                         ("sum_strings_quadratic", "budget"), ("dict_quadratic", "budget")]:
         case("template: " + name, render(f(name + ".jinja")), expect)
     for name, expect in [("config_layers_1e7", "num_hidden_layers 10000000 is out of range (allowed: 1 to 1024)"),
                          ("config_vocab_huge", "vocab_size 1000000000000 is out of range"),

@@ -298,6 +298,7 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     for (const Value& item : iterate(in, v)) {
       const Value k = sort_key(attr ? attr_path(in, item, attr->to_str().bytes) : item, cs);
       require_hashable(in, k);
+      in.charge(static_cast<int64_t>(seen.size()) + 1);  // a scan per item: quadratic, so it is paid for
       if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return s.equals(k); })) continue;
       seen.push_back(k);
       out.push_back(item);
@@ -321,7 +322,13 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     const Value* attr = arg(a, kw, 0, "attribute");
     const Value* start = arg(a, kw, 1, "start");
     Value acc = start ? *start : Value::integer(0);
-    for (const Value& item : iterate(in, v)) acc = binary_op(in, "+", acc, attr ? attr_path(in, item, attr->to_str().bytes) : item);
+    for (const Value& item : iterate(in, v)) {
+      acc = binary_op(in, "+", acc, attr ? attr_path(in, item, attr->to_str().bytes) : item);
+      // Each step copies the sum so far (strings and lists): charge for it.
+      in.charge(1 + static_cast<int64_t>(acc.is_string() ? acc.as_str().bytes.size() / 64
+                                         : acc.is_list()  ? acc.as_list().size()
+                                                          : 0));
+    }
     return acc;
   }
   if ((name == "int" || name == "float") && v.is_undefined()) {

@@ -61,18 +61,30 @@ Value builtin(std::string_view name) {
       Map m;
       for (const Value& x : a) {
         if (!x.is_map()) in.raise("namespace() positional argument must be a mapping");
-        for (const auto& [k, v] : x.as_map().entries) m.set(k, v);
+        for (const auto& [k, v] : x.as_map().entries) {
+          in.charge(static_cast<int64_t>(m.entries.size()) + 1);
+          m.set(k, v);
+        }
       }
-      for (auto& [k, v] : kw) m.set(Value::string(k), v);
+      for (auto& [k, v] : kw) {
+        in.charge(static_cast<int64_t>(m.entries.size()) + 1);  // Map::set scans: quadratic, paid for
+        m.set(Value::string(k), v);
+      }
       return Value::ns(std::move(m));
     });
     static const Value dict = Value::callable("dict", [](Interp& in, Args& a, Kwargs& kw) {
       Map m;
       for (const Value& x : a) {
         if (!x.is_map()) in.raise("dict() positional argument must be a mapping");
-        for (const auto& [k, v] : x.as_map().entries) m.set(k, v);
+        for (const auto& [k, v] : x.as_map().entries) {
+          in.charge(static_cast<int64_t>(m.entries.size()) + 1);
+          m.set(k, v);
+        }
       }
-      for (auto& [k, v] : kw) m.set(Value::string(k), v);
+      for (auto& [k, v] : kw) {
+        in.charge(static_cast<int64_t>(m.entries.size()) + 1);
+        m.set(Value::string(k), v);
+      }
       return Value::map(std::move(m));
     });
     return is_ns ? ns : dict;
@@ -492,6 +504,7 @@ Value Interp::eval(const Expr& e) {
         Value k = eval(*e.items[i]);
         pos_ = e.items[i]->pos;
         require_hashable(*this, k);
+        charge(static_cast<int64_t>(m.entries.size()));  // Map::set scans the entries
         m.set(std::move(k), eval(*e.items[i + 1]));
       }
       return built(Value::map(std::move(m)));

@@ -71,7 +71,14 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
   if (name == "split" || name == "rsplit") {
     const Str* sep = opt_str(in, arg(a, kw, 0, "sep"), "sep");
     if (sep && sep->bytes.empty()) in.raise("empty separator");
-    return str_list(py::split(s, sep, opt_int(in, arg(a, kw, 1, "maxsplit"), -1), name == "rsplit"));
+    // At most max_items + 1 pieces are built; more is the items limit's error.
+    const auto cap = static_cast<int64_t>(in.limits().max_items);
+    int64_t maxsplit = opt_int(in, arg(a, kw, 1, "maxsplit"), -1);
+    const bool capped = maxsplit < 0 || maxsplit > cap;
+    if (capped) maxsplit = cap;
+    auto parts = py::split(s, sep, maxsplit, name == "rsplit");
+    if (capped && parts.size() > static_cast<size_t>(cap)) in.check_items(parts.size());
+    return str_list(std::move(parts));
   }
   if (name == "upper") return Value::string(py::change_case(s, py::Case::kUpper));
   if (name == "lower") return Value::string(py::change_case(s, py::Case::kLower));
@@ -127,6 +134,7 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
       const uint32_t cp = py::next_cp(b, i);
       if (!line_break(cp)) continue;
       if (cp == '\r' && i < b.size() && b[i] == '\n') ++i;
+      if (lines.size() >= in.limits().max_items) in.check_items(lines.size() + 1);
       lines.push_back(s.slice(start, keep ? i : at));
       start = i;
     }

@@ -338,6 +338,10 @@ List iterate(Interp& in, const Value& v) {
     }
     case Value::Kind::kString: {
       const Str& s = v.as_str();
+      // One value per character: bounded before building (a 64 MiB string would be
+      // gigabytes of one-character strings).
+      if (s.bytes.size() > in.limits().max_items) in.check_items(py::cp_count(s.bytes));
+      in.charge(static_cast<int64_t>(s.bytes.size()));
       List chars;
       for (size_t i = 0; i < s.bytes.size();) {
         const size_t start = i;
