@@ -2,8 +2,7 @@
 # Builds the libFuzzer targets (fuzz/, clang + ASan + UBSan, in build/fuzz) and runs each
 # for a bounded time. Usage:
 #   scripts/fuzz.sh [seconds-per-target] [target...]     (default 20 s, every target)
-# Env: QG_FUZZ_JOBS (parallel fuzz processes per target, default 1), QG_FUZZ_RUNS (stop a
-# target after this many executions instead of the time bound).
+# Env: QG_FUZZ_RUNS (stop a target after this many executions, if that comes first).
 # New inputs go to build/fuzz/corpus/<target>/ (the committed seeds in fuzz/corpus/ are
 # only read); a finding leaves build/fuzz/artifacts/<target>/crash-* and fails the script.
 set -euo pipefail
@@ -39,7 +38,7 @@ for t in "${targets[@]}"; do
   log="build/fuzz/$t.log"
   echo "fuzz.sh: $t for ${secs}s"
   if ! ./build/fuzz/fuzz/fuzz_"$t" -max_total_time="$secs" ${runs[@]+"${runs[@]}"} -timeout=10 -rss_limit_mb=2048 \
-      -malloc_limit_mb=1024 -max_len=65536 -jobs="${QG_FUZZ_JOBS:-1}" -workers="${QG_FUZZ_JOBS:-1}" \
+      -malloc_limit_mb=1024 -max_len=65536 \
       -artifact_prefix="$art/" -print_final_stats=1 "$work" "fuzz/corpus/$t" ${extra[@]+"${extra[@]}"} >"$log" 2>&1; then
     echo "fuzz.sh: $t: FINDING (see $log and $art/)"
     tail -40 "$log"
