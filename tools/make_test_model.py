@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Writes a Hugging Face-format Qwen3ForCausalLM checkpoint with random weights.
+"""Writes a Hugging Face-format Qwen3ForCausalLM (or, with --stream, Qwen3ForGuardModel)
+checkpoint with random weights.
 
   make_test_model.py --preset tiny --out /tmp/tiny
   make_test_model.py --preset 0.6B --dtype bf16 --out /work/models/qwen3-0.6B-random
+  make_test_model.py --preset 0.6B --stream --out /work/models/stream-0.6B-random
   make_test_model.py --preset tiny --hidden 48 --heads 3 --kv-heads 1 --head-dim 24 \
       --vocab 700 --no-tie --shards 3 --dtype f32 --seed 7 --out /tmp/odd
 
@@ -10,6 +12,13 @@ Output: config.json, model.safetensors (or model-0000i-of-0000N.safetensors +
 model.safetensors.index.json), generation_config.json, and the tokenizer files from
 ../shared/qwen3guard (tokenizer.json, vocab.json, merges.txt, and the Gen
 tokenizer_config.json that carries the guard chat template).
+
+--stream writes a Qwen3Guard-Stream checkpoint: the config keys of
+../shared/qwen3guard/stream/config-0.6B.json (guard_inner_size, the four head sizes and
+label maps), the backbone, then the two head pairs (shared/spec/QWEN3GUARD.md §4.1):
+{,query_}risk_level_category_pre [G, H], {,query_}risk_level_category_layernorm [G],
+{,query_}risk_level_head [n_risk, G], {,query_}category_head [n_cat, G]; and the
+standard Qwen3 tokenizer_config.json (the Stream tokenizer's chat template).
 
 Every tensor is drawn from its own generator seeded by (seed, tensor index), so the
 weights do not depend on the shard count: a 1-shard and a 3-shard model with the same
@@ -42,7 +51,19 @@ DTYPE_NAMES = {"bf16": ("BF16", "bfloat16"), "f16": ("F16", "float16"), "f32": (
 BLOCK_ELEMS = 1 << 22  # rows generated at a time: ~16 MB of f32
 
 
-def preset_config(name, shared):
+def preset_config(name, shared, stream=False):
+    if stream:
+        with open(os.path.join(shared, "stream", "config-0.6B.json")) as f:
+            scfg = json.load(f)
+        if name == "tiny":
+            scfg.update(TINY)
+            scfg["max_window_layers"] = TINY["num_hidden_layers"]
+            scfg["guard_inner_size"] = 32
+        elif name != "0.6B":
+            # The backbone dims are the Gen ones; guard_inner_size of 4B/8B is unknown.
+            scfg.update({k: v for k, v in preset_config(name, shared).items() if k in TINY})
+            scfg["max_window_layers"] = scfg["num_hidden_layers"]
+        return scfg
     if name == "tiny":
         with open(os.path.join(shared, "gen", "config-0.6B.json")) as f:
             cfg = json.load(f)
@@ -51,6 +72,9 @@ def preset_config(name, shared):
         return cfg
     with open(os.path.join(shared, "gen", f"config-{name}.json")) as f:
         return json.load(f)
+
+
+HEAD_PAIRS = [("", "num_risk_level", "num_category"), ("query_", "num_query_risk_level", "num_query_category")]
 
 
 def tensor_specs(cfg, write_lm_head):
@@ -75,6 +99,15 @@ def tensor_specs(cfg, write_lm_head):
             (p + "mlp.down_proj.weight", (H, I), "proj"),
         ]
     specs.append(("model.norm.weight", (H,), "norm"))
+    if "guard_inner_size" in cfg:
+        G = cfg["guard_inner_size"]
+        for p, n_risk, n_cat in HEAD_PAIRS:
+            specs += [
+                (p + "risk_level_category_pre.weight", (G, H), "proj"),
+                (p + "risk_level_category_layernorm.weight", (G,), "norm"),
+                (p + "risk_level_head.weight", (cfg[n_risk], G), "cls"),
+                (p + "category_head.weight", (cfg[n_cat], G), "cls"),
+            ]
     if write_lm_head:
         specs.append(("lm_head.weight", (V, H), "head"))
     return specs
@@ -88,6 +121,8 @@ def generate_blocks(shape, kind, rng, tied):
     rows, cols = shape
     if kind == "proj":
         scale = 1.0 / np.sqrt(cols)
+    elif kind == "cls":  # Stream head: logits std ~1.5, so argmax labels vary by position
+        scale = 1.5 / np.sqrt(cols)
     else:  # embed / head: logits = hidden(norm ~1 per element) . row  -> std 3
         scale = 3.0 / np.sqrt(cols)
     step = max(1, BLOCK_ELEMS // cols)
@@ -142,6 +177,8 @@ def main():
     ap.add_argument("--no-tie", dest="tie", action="store_false", help="separate lm_head.weight")
     ap.add_argument("--write-lm-head", action="store_true",
                     help="with --tie: also store lm_head.weight (a copy of embed_tokens, as some tied checkpoints do)")
+    ap.add_argument("--stream", action="store_true", help="a Qwen3ForGuardModel (Qwen3Guard-Stream) checkpoint")
+    ap.add_argument("--guard-inner", type=int, help="guard_inner_size (with --stream)")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--dtype", default="bf16", choices=sorted(DTYPE_NAMES))
     ap.add_argument("--seed", type=int, default=0)
@@ -149,7 +186,11 @@ def main():
     ap.add_argument("--shared", default=SHARED, help="the shared/qwen3guard data folder")
     a = ap.parse_args()
 
-    cfg = preset_config(a.preset, a.shared)
+    cfg = preset_config(a.preset, a.shared, a.stream)
+    if a.guard_inner is not None:
+        if not a.stream:
+            raise SystemExit("--guard-inner only makes sense with --stream")
+        cfg["guard_inner_size"] = a.guard_inner
     for flag, key in [("hidden", "hidden_size"), ("layers", "num_hidden_layers"), ("heads", "num_attention_heads"),
                       ("kv_heads", "num_key_value_heads"), ("head_dim", "head_dim"),
                       ("intermediate", "intermediate_size"), ("vocab", "vocab_size"),
@@ -206,7 +247,7 @@ def main():
     if not a.no_tokenizer:
         for name in ["tokenizer.json", "vocab.json", "merges.txt"]:
             shutil.copyfile(os.path.join(a.shared, "tokenizer", name), os.path.join(a.out, name))
-        shutil.copyfile(os.path.join(a.shared, "gen", "tokenizer_config.json"),
+        shutil.copyfile(os.path.join(a.shared, "tokenizer" if a.stream else "gen", "tokenizer_config.json"),
                         os.path.join(a.out, "tokenizer_config.json"))
     print(f"wrote {a.out}: {len(specs)} tensors, {total / 1e6:.1f} MB {st_dtype} in {len(groups)} file(s)")
 

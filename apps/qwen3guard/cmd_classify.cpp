@@ -17,10 +17,9 @@
 #include "base/file.h"
 #include "command.h"
 #include "flags.h"
-#include "guard/jsonl.h"
 #include "guard/classifier.h"
-#include "guard/policy.h"
 #include "guard/jsonl.h"
+#include "guard/policy.h"
 
 namespace qg::app {
 namespace {
@@ -82,8 +81,9 @@ int run_classify(int argc, char** argv) {
   app.footer(kExamples);
   std::string model_dir, text, prompt, response, messages_file, input, output, chat_template;
   std::string mode = "fast", policy_name = "strict", fail_on, long_input = "error", thresholds;
-  int threads = 0;
-  int64_t ctx = 0;
+  int threads = 0, parallel = 1;
+  int64_t ctx = 0, kv_cache_mb = 0;
+  std::string kv_dtype = "f32";
   bool json = false, verbose = false, strict_input = false, no_probs = false, no_prefix_reuse = false,
        ids = false;
   app.add_option("--model", model_dir, "checkpoint folder (config.json, *.safetensors, tokenizer.json, "
@@ -105,9 +105,17 @@ int run_classify(int argc, char** argv) {
   app.add_option("--fail-on", fail_on, "exit with status 3 if any input is: flagged (by --policy and "
                                        "--thresholds), unsafe, or controversial (Unsafe or Controversial)")
       ->check(CLI::IsMember({"flagged", "unsafe", "controversial"}));
-  app.add_option("--thresholds", thresholds, "also flag when P(category) >= t, e.g. Violent=0.3,PII=0.5 "
-                                             "(P = first-category probability renormalised, docs/guard.md)");
+  app.add_option("--thresholds", thresholds, "also flag when score(category) >= t, e.g. Violent=0.3,PII=0.5 "
+                                             "(score: the category's highest renormalised probability at any list position, docs/guard.md; always applied, fails closed)");
   app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)")->check(threads_range());
+  app.add_option("--parallel", parallel, "--input: moderations in flight at once (default 1); results are still "
+                                         "written in input order")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--kv-dtype", kv_dtype, "KV cache element type: f32 (default, exact) or f16 (half the memory)")
+      ->check(CLI::IsMember({"f32", "f16"}));
+  app.add_option("--kv-cache-mb", kv_cache_mb, "bound the KV cache memory (MiB); a moderation that can never fit "
+                                               "fails with an error naming both numbers")
+      ->check(count_range(0, int64_t{1} << 24));
   app.add_option("--ctx", ctx, "context size in tokens (default: the model's max_position_embeddings)")
       ->check(ctx_range());
   app.add_option("--long-input", long_input, "error (default): refuse conversations longer than --ctx; "
@@ -147,6 +155,9 @@ int run_classify(int argc, char** argv) {
   cfg.threads = threads;
   cfg.ctx = ctx;
   cfg.reuse_prefix = !no_prefix_reuse;
+  cfg.kv_dtype = guard::kv_dtype_from_name(kv_dtype);
+  cfg.kv_cache_mb = kv_cache_mb;
+  cfg.parallel = parallel;
   guard::ClassifyOptions copt;
   copt.decode = mode == "fast" ? guard::DecodeMode::kFast
                                : mode == "text" ? guard::DecodeMode::kText : guard::DecodeMode::kMaskedText;
@@ -182,6 +193,7 @@ int run_classify(int argc, char** argv) {
     bopt.strict_input = strict_input;
     bopt.source_name = input;
     bopt.include_ids = ids;
+    bopt.parallel = parallel;
     const bool tty = isatty(STDERR_FILENO);
     ProgressBar bar(tty ? count_lines(input) : 0);
     const auto st = guard::run_batch(

@@ -1,6 +1,8 @@
 // Classifier setup and the parts of a moderation around decoding: rendering,
-// tokenizing, the context check, the KV-cache prefix reuse, and long-input windows.
-// The decode loops are in decoder.cpp.
+// tokenizing, the context check, handing a GenDecoder (gen_decoder.cpp) to the
+// engine, and long-input windows. Prefix reuse is the engine's prefix cache: every
+// prompt of a mode starts with the same ~200-token instructions, whose full KV blocks
+// are computed once and shared (exact: the cache compares token ids).
 //
 // --long-input window: a conversation too long for the context is moderated as
 // overlapping windows of its last message (the one under moderation), each
@@ -17,9 +19,13 @@
 
 #include "base/error.h"
 #include "chat/chat_template.h"
+#include "guard/gen_decoder.h"
 #include "kernels/kernels.h"
 #include "model/qwen3.h"
+#include "runtime/engine.h"
 #include "tokenizer/tokenizer.h"
+
+#include <future>
 
 namespace qg::guard {
 
@@ -29,12 +35,21 @@ LongInput long_input_from_name(std::string_view name) {
   fail("unknown --long-input value '", name, "' (expected error or window)");
 }
 
+DType kv_dtype_from_name(std::string_view name) {
+  if (name == "f32") return DType::kF32;
+  if (name == "f16") return DType::kF16;
+  fail("unknown --kv-dtype '", name, "' (expected f32 or f16)");
+}
+
 Classifier::~Classifier() = default;
+
+int Classifier::threads() const { return engine_->config().threads; }
 
 std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   std::unique_ptr<Classifier> c(new Classifier());
   c->cfg_ = cfg;
-  c->kctx_ = std::make_unique<kernels::Context>(cfg.threads);
+  if (cfg.kv_cache_mb < 0) fail("--kv-cache-mb ", cfg.kv_cache_mb, ": must be >= 0");
+  if (cfg.parallel < 1) fail("--parallel ", cfg.parallel, ": must be >= 1");
   c->model_ = model::Qwen3Model::load(cfg.model_dir);
   c->tok_ = tok::Tokenizer::from_model_dir(cfg.model_dir);
   c->template_ = chat::ChatTemplate::from_model_dir(cfg.model_dir, cfg.chat_template);
@@ -56,6 +71,17 @@ std::unique_ptr<Classifier> Classifier::load(const ClassifierConfig& cfg) {
   const Encoder enc = [t](std::string_view s) { return t->encode(s, Origin::kTemplate); };
   c->prompt_grammar_ = std::make_unique<OutputGrammar>(Mode::kPrompt, enc, im_end);
   c->response_grammar_ = std::make_unique<OutputGrammar>(Mode::kResponse, enc, im_end);
+  c->setup_ = DecoderSetup{c->prompt_grammar_.get(), c->response_grammar_.get(), c->tok_.get(), c->vocab_,
+                           c->stop_ids_};
+  runtime::EngineConfig ec;
+  ec.threads = cfg.threads;
+  ec.kv_dtype = cfg.kv_dtype;
+  ec.kv_cache_mb = cfg.kv_cache_mb;
+  ec.kv_blocks = cfg.kv_blocks;
+  ec.max_running = cfg.parallel;
+  ec.prefix_cache = cfg.reuse_prefix;
+  ec.isa = cfg.isa;
+  c->engine_ = std::make_unique<runtime::Engine>(*c->model_, ec);
   return c;
 }
 
@@ -90,38 +116,67 @@ int64_t Classifier::output_budget(DecodeMode m, int max_new_tokens) const {
   return std::min<int64_t>(n, m == DecodeMode::kMaskedText ? max_new_tokens : n);
 }
 
-int64_t Classifier::reuse_cache(const std::vector<int32_t>& ids, int64_t extra_tokens) {
-  const int64_t need = static_cast<int64_t>(ids.size()) + extra_tokens;
-  if (!cache_ || cache_->n_ctx() < need) {
-    // Grow in steps of 1024 positions (never past the context) so a batch of
-    // similar prompts allocates once; a new cache holds nothing to reuse.
-    const int64_t size = std::min(ctx_, (need + 1023) / 1024 * 1024);
-    cache_ = std::make_unique<model::KvCache>(model_->config(), size);
-    cache_ids_.clear();
-  }
-  size_t keep = 0;
-  if (cfg_.reuse_prefix) {
-    // Causal attention: the K/V of position i depend on tokens 0..i only, so a
-    // common token prefix can stay. At least one token must be fed to get logits.
-    const size_t limit = std::min(cache_ids_.size(), ids.size() - 1);
-    while (keep < limit && cache_ids_[keep] == ids[keep]) ++keep;
-  }
-  cache_->truncate(static_cast<int64_t>(keep));
-  cache_ids_.resize(keep);
-  return static_cast<int64_t>(ids.size() - keep);
+Classifier::SeqId Classifier::start(Prepared p, const ClassifyOptions& opt, double render_ms, ResultCallback done) {
+  // A template that renders nothing (or only text the tokenizer drops) leaves no
+  // position to take logits at: refuse before queueing anything.
+  if (p.ids.empty())
+    fail("the chat template rendered no tokens for this conversation: nothing to moderate (check "
+         "--chat-template)");
+  auto dec = std::make_unique<GenDecoder>(
+      setup_, p.mode, std::move(p.ids), opt, [render_ms, done = std::move(done)](DecodeOutcome&& o) {
+        o.result.timings.render_tokenize_ms = render_ms;
+        done(std::move(o.result), o.error);
+      });
+  return engine_->submit(std::move(dec));
 }
 
-void Classifier::forward(std::span<const int32_t> tokens, bool full, std::span<const int32_t> rows) {
-  const size_t n_out = full ? static_cast<size_t>(vocab_) : rows.size();
-  if (logits_.size() < n_out) logits_.resize(n_out);
-  model_->forward(*kctx_, tokens, *cache_, model::Logits::kLast, std::span<float>(logits_.data(), n_out),
-                  full ? std::span<const int32_t>{} : rows);
-  cache_ids_.insert(cache_ids_.end(), tokens.begin(), tokens.end());
+Result Classifier::run(Prepared p, const ClassifyOptions& opt, double render_ms) {
+  // The trace travels beside the result (ResultCallback carries none).
+  std::promise<DecodeOutcome> promise;
+  std::future<DecodeOutcome> future = promise.get_future();
+  if (p.ids.empty())
+    fail("the chat template rendered no tokens for this conversation: nothing to moderate (check "
+         "--chat-template)");
+  auto dec = std::make_unique<GenDecoder>(setup_, p.mode, std::move(p.ids), opt,
+                                          [&promise](DecodeOutcome&& o) { promise.set_value(std::move(o)); });
+  engine_->submit(std::move(dec));
+  DecodeOutcome o = future.get();
+  if (opt.trace) {
+    std::lock_guard lock(trace_mu_);
+    trace_ = std::move(o.trace);
+  }
+  if (o.error) std::rethrow_exception(o.error);
+  o.result.timings.render_tokenize_ms = render_ms;
+  return std::move(o.result);
+}
+
+void Classifier::cancel(SeqId id) {
+  if (id != 0) engine_->cancel(id);
+}
+
+Classifier::SeqId Classifier::submit(const Conversation& conv, const ClassifyOptions& opt, ResultCallback done) {
+  Result r;
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    Prepared p = prepare(conv);
+    const double render_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const int64_t n = static_cast<int64_t>(p.ids.size());
+    if (n + output_budget(opt.decode, opt.max_new_tokens) <= ctx_) return start(std::move(p), opt, render_ms, done);
+    r = classify(conv, opt);  // too long: the error, or the windows one after the other
+  } catch (const runtime::QueueFull&) {
+    throw;
+  } catch (...) {
+    done(Result{}, std::current_exception());
+    return 0;
+  }
+  done(std::move(r), nullptr);
+  return 0;
 }
 
 Result Classifier::classify(const Conversation& conv, const ClassifyOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Prepared p = prepare(conv);
+  Prepared p = prepare(conv);
   const double render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const int64_t budget = output_budget(opt.decode, opt.max_new_tokens);
   const int64_t n = static_cast<int64_t>(p.ids.size());
@@ -132,9 +187,7 @@ Result Classifier::classify(const Conversation& conv, const ClassifyOptions& opt
          " (raise --ctx up to the model's max_position_embeddings, or pass --long-input window "
          "to moderate overlapping windows)");
   }
-  Result r = run(p, opt);
-  r.timings.render_tokenize_ms = render_ms;
-  return r;
+  return run(std::move(p), opt, render_ms);
 }
 
 namespace {
@@ -192,7 +245,7 @@ Result Classifier::run_windowed(const Conversation& conv, const ClassifyOptions&
       QG_CHECK(len > 1, "a window of one byte does not fit");
       len = len * 3 / 4;
     }
-    Result r = run(p, opt);
+    Result r = run(std::move(p), opt, 0.0);
     render_ms += r.timings.render_tokenize_ms;
     prefill_ms += r.timings.prefill_ms;
     decode_ms += r.timings.decode_ms;

@@ -2,7 +2,11 @@
 // (docs/guard.md "JSON output"): add keys, never rename them.
 #include "guard/jsonl.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -20,38 +24,35 @@ using nlohmann::ordered_json;
 ordered_json probs_json(const Result& r) {
   ordered_json out = ordered_json::object();
   const Probabilities& p = r.probs;
-  if (p.safety_valid) {
-    ordered_json full, renorm;
-    for (int i = 0; i < kNumSafety; ++i) {
-      const std::string name(safety_name(static_cast<Safety>(i)));
-      full[name] = p.safety[i];
-      renorm[name] = p.safety_renorm[i];
-    }
-    out["safety"] = full;
-    out["safety_renorm"] = renorm;
+  auto safety_block = [&](const std::array<double, kNumSafety>& v) {
+    ordered_json j;
+    for (int i = 0; i < kNumSafety; ++i) j[std::string(safety_name(static_cast<Safety>(i)))] = v[i];
+    return j;
+  };
+  auto category_block = [&](const auto& v, bool with_none) {
+    ordered_json j;
+    for (Category c : categories_for(r.mode)) j[std::string(category_name(c))] = v[static_cast<int>(c)];
+    if (with_none) j["None"] = v[kNoneIndex];
+    return j;
+  };
+  auto refusal_block = [&](const std::array<double, kNumRefusal>& v) {
+    ordered_json j;
+    for (int i = 0; i < kNumRefusal; ++i) j[std::string(refusal_name(static_cast<Refusal>(i)))] = v[i];
+    return j;
+  };
+  if (p.safety_valid) out["safety"] = safety_block(p.safety);
+  if (p.safety_renorm_valid) out["safety_renorm"] = safety_block(p.safety_renorm);
+  if (p.category_valid) out["categories"] = category_block(p.category, true);
+  if (p.category_renorm_valid) {
+    out["categories_renorm"] = category_block(p.category_renorm, true);
+    // Each listed category at the list position where it was chosen.
+    ordered_json chosen = ordered_json::object();
+    for (Category c : r.verdict.categories) chosen[std::string(category_name(c))] = p.category_chosen[static_cast<int>(c)];
+    out["categories_chosen"] = chosen;
+    out["category_scores"] = category_block(p.category_score, false);
   }
-  if (p.category_valid) {
-    ordered_json full, renorm;
-    for (Category c : categories_for(r.mode)) {
-      const std::string name(category_name(c));
-      full[name] = p.category[static_cast<int>(c)];
-      renorm[name] = p.category_renorm[static_cast<int>(c)];
-    }
-    full["None"] = p.category[kNoneIndex];
-    renorm["None"] = p.category_renorm[kNoneIndex];
-    out["categories"] = full;
-    out["categories_renorm"] = renorm;
-  }
-  if (p.refusal_valid) {
-    ordered_json full, renorm;
-    for (int i = 0; i < kNumRefusal; ++i) {
-      const std::string name(refusal_name(static_cast<Refusal>(i)));
-      full[name] = p.refusal[i];
-      renorm[name] = p.refusal_renorm[i];
-    }
-    out["refusal"] = full;
-    out["refusal_renorm"] = renorm;
-  }
+  if (p.refusal_valid) out["refusal"] = refusal_block(p.refusal);
+  if (p.refusal_renorm_valid) out["refusal_renorm"] = refusal_block(p.refusal_renorm);
   return out;
 }
 
@@ -107,7 +108,7 @@ std::string result_to_human(const Result& r) {
     out += "(unparsable)";
   } else {
     out += safety_name(*r.verdict.safety);
-    if (r.probs.safety_valid) {
+    if (r.probs.safety_renorm_valid) {
       std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.safety_renorm[static_cast<int>(*r.verdict.safety)]);
       out += buf;
     }
@@ -115,7 +116,7 @@ std::string result_to_human(const Result& r) {
   out += "  Categories: ";
   if (r.verdict.categories.empty()) {
     out += "None";
-    if (r.probs.category_valid) {
+    if (r.probs.category_renorm_valid) {
       std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.category_renorm[kNoneIndex]);
       out += buf;
     }
@@ -124,8 +125,9 @@ std::string result_to_human(const Result& r) {
     const Category c = r.verdict.categories[i];
     if (i) out += ", ";
     out += category_name(c);
-    if (r.probs.category_valid) {
-      std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.category_renorm[static_cast<int>(c)]);
+    // The probability with which c was chosen, at its own list position.
+    if (r.probs.category_renorm_valid) {
+      std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.category_chosen[static_cast<int>(c)]);
       out += buf;
     }
   }
@@ -135,7 +137,7 @@ std::string result_to_human(const Result& r) {
       out += "(none)";
     } else {
       out += refusal_name(*r.verdict.refusal);
-      if (r.probs.refusal_valid) {
+      if (r.probs.refusal_renorm_valid) {
         std::snprintf(buf, sizeof buf, " (p=%.2f)", r.probs.refusal_renorm[static_cast<int>(*r.verdict.refusal)]);
         out += buf;
       }
@@ -147,57 +149,156 @@ std::string result_to_human(const Result& r) {
 }
 
 
-BatchStats run_batch(Classifier& clf, std::istream& in, std::ostream& out, const BatchOptions& opt,
+namespace {
+
+// One input record in flight: written, in input order, once its result is known.
+struct Slot {
+  int64_t line = 0;
+  std::string where;
+  std::optional<std::string> id_json;
+  bool done = false;
+  Result result;
+  std::string error;  // non-empty: the line failed
+};
+
+// Any exception a line can end with, as a message that names the line. Input errors
+// name it already; model errors get it prefixed; anything else (a bug, bad_alloc)
+// is reported too: one line must never end the batch.
+std::string line_error(std::exception_ptr e, const std::string& where) {
+  std::string msg;
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& x) {
+    msg = x.what();
+  } catch (const std::exception& x) {
+    msg = cat("internal error: ", x.what());
+  } catch (...) {
+    msg = "internal error: unknown exception";
+  }
+  if (msg.rfind(where, 0) != 0) msg = where + ": " + msg;
+  return msg;
+}
+
+}  // namespace
+
+BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out, const BatchOptions& opt,
                      const std::function<void(const std::string&)>& warn,
                      const std::function<void(int64_t)>& progress) {
   BatchStats st;
-  std::string line;
-  // A lost result is an error, not a warning: stop at the first failed write.
+  std::deque<Slot> window;  // deque: slots stay put while callbacks fill them
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t written = 0;
+  const size_t parallel = static_cast<size_t>(std::max(1, opt.parallel));
+  auto wait_front = [&] {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return window.front().done; });
+  };
+  auto drain = [&] {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return std::all_of(window.begin(), window.end(), [](const Slot& s) { return s.done; }); });
+  };
+  // A lost result is an error, not a warning: stop at the first failed write (after the
+  // callbacks of lines in flight are done with the window).
   auto emit = [&](const std::string& text) {
     out << text << '\n';
     out.flush();
-    if (!out) throw OutputError(cat("cannot write results: write failed after ", st.ok + st.bad, " records"));
+    if (!out) {
+      drain();
+      throw OutputError(cat("cannot write results: write failed after ", st.ok + st.bad, " records"));
+    }
   };
+  // Writes the finished slots at the front of the window, in order.
+  auto write_ready = [&] {
+    for (;;) {
+      Slot slot;
+      {
+        std::lock_guard lock(mu);
+        if (window.empty() || !window.front().done) return;
+        slot = std::move(window.front());
+        window.pop_front();
+      }
+      if (slot.error.empty()) {
+        apply_policy(opt.policy, slot.result);
+        JsonOptions jo;
+        jo.line = slot.line;
+        jo.id_json = slot.id_json;
+        jo.include_ids = opt.include_ids;
+        emit(result_to_json(slot.result, jo));
+        ++st.ok;
+        st.flagged += slot.result.flagged;
+        st.failing += fails(opt.fail_on, slot.result);
+      } else {
+        emit(error_to_json(slot.line, slot.error));
+        ++st.bad;
+        warn(slot.error);
+      }
+      progress(++written);
+      if (!slot.error.empty() && opt.strict_input) {
+        drain();  // callbacks of later lines still point into the window
+        fail(slot.error, " (--strict-input: stopping)");
+      }
+    }
+  };
+
+  std::string line;
   for (int64_t n = 1;; ++n) {
+    // Bounded: a line without an end (a 10 GB line, a pipe from /dev/zero) must not take
+    // all memory; an over-long line is that line's error.
     const LineRead got = read_line(in, line, limits::kMaxLineBytes);
     if (got == LineRead::kEnd) break;
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     ++st.records;
-    const std::string where = cat(opt.source_name, ":", n);
-    // Every failure of one line, whatever its type, becomes that line's error record.
-    std::string msg;
-    bool failed = false;
+    Slot* slot;
+    {
+      std::lock_guard lock(mu);
+      window.emplace_back();
+      slot = &window.back();
+      slot->line = n;
+      slot->where = cat(opt.source_name, ":", n);
+    }
     try {
-      if (got == LineRead::kTooLong) fail(where, ": line longer than ", limits::kMaxLineBytes >> 20, " MiB");
-      const InputRecord rec = parse_input_record(line, where);
-      Result r = clf.classify(rec.conversation, opt.classify);
-      apply_policy(opt.policy, r);
-      JsonOptions jo;
-      jo.line = n;
-      jo.id_json = rec.id_json;
-      jo.include_ids = opt.include_ids;
-      emit(result_to_json(r, jo));
-      ++st.ok;
-      st.flagged += r.flagged;
-      st.failing += fails(opt.fail_on, r);
-    } catch (const OutputError&) {
-      throw;
-    } catch (const std::exception& e) {
-      failed = true;
-      msg = e.what();
+      if (got == LineRead::kTooLong) fail(slot->where, ": line longer than ", limits::kMaxLineBytes >> 20, " MiB");
+      InputRecord rec = parse_input_record(line, slot->where);
+      slot->id_json = rec.id_json;
+      submit(rec.conversation, opt.classify, [&, slot](Result&& r, std::exception_ptr e) {
+        std::lock_guard lock(mu);
+        if (e) {
+          slot->error = line_error(e, slot->where);
+        } else {
+          slot->result = std::move(r);
+        }
+        slot->done = true;
+        cv.notify_all();
+      });
+    } catch (...) {
+      std::lock_guard lock(mu);
+      if (!slot->done) {
+        slot->error = line_error(std::current_exception(), slot->where);
+        slot->done = true;
+      }
     }
-    if (failed) {
-      // Input errors name the line already; model errors get it prefixed.
-      if (msg.rfind(where, 0) != 0) msg = where + ": " + msg;
-      emit(error_to_json(n, msg));
-      ++st.bad;
-      warn(msg);
-      if (opt.strict_input) fail(msg, " (--strict-input: stopping)");
+    write_ready();
+    while (window.size() >= parallel) {
+      wait_front();
+      write_ready();
     }
-    progress(st.records);
+  }
+  while (!window.empty()) {
+    wait_front();
+    write_ready();
   }
   if (in.bad()) fail(opt.source_name, ": read error");
   return st;
+}
+
+BatchStats run_batch(Classifier& clf, std::istream& in, std::ostream& out, const BatchOptions& opt,
+                     const std::function<void(const std::string&)>& warn,
+                     const std::function<void(int64_t)>& progress) {
+  const SubmitFn submit = [&clf](const Conversation& conv, const ClassifyOptions& copt, ResultCallback done) {
+    clf.submit(conv, copt, std::move(done));
+  };
+  return run_batch(submit, in, out, opt, warn, progress);
 }
 
 }  // namespace qg::guard

@@ -45,6 +45,7 @@ struct BatchOptions {
   bool strict_input = false;  // stop at the first bad line (after writing its error)
   bool include_ids = false;
   std::string source_name = "input";  // for messages: "<source>:<line>"
+  int parallel = 1;  // moderations in flight at once (--parallel); output stays in input order
 };
 
 struct BatchStats {
@@ -64,7 +65,17 @@ class OutputError : public Error {
 
 // warn(message): a bad line (the CLI prints it to stderr).
 // progress(records_done): after each record (the CLI draws its progress bar).
+// Any exception of one line (parse, submit, or the moderation itself) becomes that
+// line's error record; only --strict-input stops the batch.
 BatchStats run_batch(Classifier& clf, std::istream& in, std::ostream& out, const BatchOptions& opt,
+                     const std::function<void(const std::string&)>& warn,
+                     const std::function<void(int64_t)>& progress);
+
+// The same over any moderation service: submit(conv, options, done) starts one
+// moderation and calls done exactly once, on any thread (possibly before it returns);
+// at most opt.parallel are in flight. submit itself may throw for that line.
+using SubmitFn = std::function<void(const Conversation&, const ClassifyOptions&, ResultCallback)>;
+BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out, const BatchOptions& opt,
                      const std::function<void(const std::string&)>& warn,
                      const std::function<void(int64_t)>& progress);
 

@@ -53,13 +53,20 @@ void apply_policy(const Policy& policy, Result& r) {
   } else if (*s == Safety::kControversial && policy.strictness == Strictness::kStrict) {
     r.flag_reasons.push_back("Controversial (strict policy)");
   }
-  if (r.probs.category_valid) {
-    for (const auto& [c, t] : policy.thresholds) {
-      const double p = r.probs.category_renorm[static_cast<int>(c)];
-      if (p >= t) {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%s p=%.3f >= %.3f", std::string(category_name(c)).c_str(), p, t);
-        r.flag_reasons.emplace_back(buf);
+  if (!policy.thresholds.empty()) {
+    if (!r.probs.category_renorm_valid) {
+      // The scores exist whenever the decoder reached the categories in the grammar;
+      // when it did not (text-mode output that left the format), the thresholds
+      // cannot be evaluated, and a guard fails closed.
+      r.flag_reasons.push_back("--thresholds not evaluable: no category probabilities (output left the grammar)");
+    } else {
+      for (const auto& [c, t] : policy.thresholds) {
+        const double p = r.probs.category_score[static_cast<int>(c)];
+        if (p >= t) {
+          char buf[96];
+          std::snprintf(buf, sizeof buf, "%s p=%.3f >= %.3f", std::string(category_name(c)).c_str(), p, t);
+          r.flag_reasons.emplace_back(buf);
+        }
       }
     }
   }

@@ -16,8 +16,9 @@ enum class Strictness : uint8_t { kStrict, kLoose };
 
 struct Policy {
   Strictness strictness = Strictness::kStrict;
-  // Flag when P(category) >= threshold, P being the renormalised first-category
-  // probability (docs/guard.md). Needs probabilities; ignored when absent.
+  // Flag when score(category) >= threshold, the score being Probabilities::
+  // category_score (docs/guard.md). Always evaluated: when the scores are absent
+  // (the output left the grammar before the categories) the result is flagged.
   std::vector<std::pair<Category, double>> thresholds;
 };
 

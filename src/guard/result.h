@@ -20,18 +20,28 @@ enum class DecodeMode : uint8_t {
 };
 std::string_view decode_mode_name(DecodeMode m);  // "fast", "text", "masked-text"
 
-// Probabilities at the three root decisions of the grammar (docs/guard.md).
+// Probabilities at the grammar's decisions (docs/guard.md "Probabilities").
 // `full`: softmax over the whole vocabulary at that position, of the alternative's
-// first token. `renorm`: the same divided by the sum over the alternatives offered
-// there. Absent (valid = false) when the decision was never reached in the
-// canonical grammar (text mode output that left the grammar) or probabilities were
-// not requested.
+// first token; optional (--no-probs skips the full-vocabulary softmax), `*_valid`.
+// `renorm`: softmax over the logits of the alternatives offered there (the allowed
+// rows), which fast mode always computes: `*_renorm_valid`. Both are absent when the
+// decision was never reached in the canonical grammar (text-mode output that left
+// the grammar).
 struct Probabilities {
-  bool safety_valid = false;
+  bool safety_valid = false, safety_renorm_valid = false;
   std::array<double, kNumSafety> safety{}, safety_renorm{};         // index = Safety
-  bool category_valid = false;
+  // At the first category position (the list's first entry, or None).
+  bool category_valid = false, category_renorm_valid = false;
   std::array<double, kNumCategories + 1> category{}, category_renorm{};  // index = Category; [9] = None
-  bool refusal_valid = false;
+  // category_chosen[c]: for each listed category c, the renormalised probability with
+  // which it was chosen, at the list position where it was chosen (0 if not listed).
+  std::array<double, kNumCategories> category_chosen{};
+  // category_score[c]: max over the category positions the decoder reached (first
+  // entry, and each further entry) of the renormalised probability of c there, over
+  // the positions where c was offered. Never lower than category_chosen[c]: the
+  // per-category score --thresholds compares (valid with category_renorm_valid).
+  std::array<double, kNumCategories> category_score{};
+  bool refusal_valid = false, refusal_renorm_valid = false;
   std::array<double, kNumRefusal> refusal{}, refusal_renorm{};      // index = Refusal
 };
 inline constexpr int kNoneIndex = kNumCategories;

@@ -108,6 +108,19 @@ void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, floa
   ctx.table().matmul(ctx.pool(), w, x, n, y);
 }
 
+void matmul_multi(const Context& ctx, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys) {
+  QG_CHECK(n_w >= 1 && n_w <= kMatmulMultiMax, "matmul_multi: ", n_w, " matrices (1..",
+           kMatmulMultiMax, ")");
+  QG_CHECK(n >= 0, "matmul_multi: n=", n);
+  for (int64_t i = 0; i < n_w; ++i) {
+    QG_CHECK(ws[i].rows >= 0 && ws[i].cols == ws[0].cols, "matmul_multi: matrix ", i, " is [",
+             ws[i].rows, ", ", ws[i].cols, "], expected ", ws[0].cols, " columns");
+  }
+  if (n == 0) return;
+  ctx.table().matmul_multi(ctx.pool(), ws, n_w, x, n, ys);
+}
+
 void matmul_rows(const Context& ctx, const MatRef& w, const int32_t* rows, int64_t n_rows,
                  const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n_rows; ++i) {
@@ -176,6 +189,47 @@ void attention(const Context& ctx, const float* q, int64_t n_q, int64_t pos0, co
 size_t attention_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_kv_pos,
                                 int64_t n_heads) {
   return ctx.table().attention_scratch_floats(ctx.n_threads(), n_q, n_kv_pos, n_heads);
+}
+
+namespace {
+
+void check_paged(const PagedKv& kv, int64_t row_elems, const char* what) {
+  QG_CHECK(kv.block_tokens > 0, what, ": block_tokens=", kv.block_tokens);
+  QG_CHECK(kv.block_stride >= kv.block_tokens * row_elems, what, ": block_stride ", kv.block_stride,
+           " < block_tokens ", kv.block_tokens, " x ", row_elems, " elements per position");
+  QG_CHECK(kv.dtype == DType::kF32 || kv.dtype == DType::kF16, what, ": KV dtype ",
+           dtype_name(kv.dtype), " (expected F32 or F16)");
+  QG_CHECK(kv.blocks != nullptr, what, ": no block table");
+}
+
+}  // namespace
+
+void attention_paged(const Context& ctx, const float* q, int64_t n_q, int64_t pos0,
+                     const PagedKv& kv, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                     float scale, float* out, float* scratch) {
+  QG_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "attention_paged: ", n_heads,
+           " query heads are not a multiple of ", n_kv_heads, " kv heads");
+  QG_CHECK(pos0 >= 0 && n_q >= 0 && head_dim > 0, "attention_paged: pos0=", pos0, " n_q=", n_q,
+           " head_dim=", head_dim);
+  if (n_q == 0) return;
+  check_paged(kv, n_kv_heads * head_dim, "attention_paged");
+  ctx.table().attention_paged(ctx.pool(), q, n_q, pos0, kv, n_heads, n_kv_heads, head_dim, scale,
+                              out, scratch);
+}
+
+size_t attention_paged_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_pos,
+                                      int64_t n_heads, int64_t head_dim) {
+  return ctx.table().attention_paged_scratch_floats(ctx.n_threads(), n_q, n_pos, n_heads,
+                                                    head_dim);
+}
+
+void kv_store(const Context& ctx, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv) {
+  QG_CHECK(pos0 >= 0 && n >= 0 && row_elems > 0, "kv_store: pos0=", pos0, " n=", n,
+           " row_elems=", row_elems);
+  if (n == 0) return;
+  check_paged(kv, row_elems, "kv_store");
+  ctx.table().kv_store(ctx.pool(), rows, n, row_elems, pos0, base, kv);
 }
 
 }  // namespace qg::kernels

@@ -25,6 +25,9 @@ struct KernelTable {
   Isa isa;
   // y[n, w.rows] = x[n, w.cols] · wᵀ
   void (*matmul)(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float* y);
+  // ys[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ, i < n_w (same cols)
+  void (*matmul_multi)(ThreadPool& pool, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                       float* const* ys);
   // y[n, n_rows] = x[n, w.cols] · w[rows]ᵀ
   void (*matmul_rows)(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_rows,
                       const float* x, int64_t n, float* y);
@@ -38,6 +41,14 @@ struct KernelTable {
                     const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                     float scale, float* out, float* scratch);
   size_t (*attention_scratch_floats)(int n_threads, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
+  // Paged cache (kernels.h): attention over a block table, and storing new K/V rows.
+  void (*attention_paged)(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0,
+                          const PagedKv& kv, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                          float scale, float* out, float* scratch);
+  size_t (*attention_paged_scratch_floats)(int n_threads, int64_t n_q, int64_t n_pos,
+                                           int64_t n_heads, int64_t head_dim);
+  void (*kv_store)(ThreadPool& pool, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+                   void* base, const PagedKv& kv);
 };
 
 // The scalar reference (ref/): plain loops written for clarity. It is the oracle of

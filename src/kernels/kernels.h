@@ -67,8 +67,23 @@ bool isa_supported(Isa isa);
 
 // ---- The kernel interface. All pointers are non-aliasing unless said otherwise. ----
 
+// Batch invariance (every kernel): each output is reduced in an order that does not
+// depend on how many tokens (n) or sequences are in the call, so y[t, :] for one token is
+// bitwise identical whether it is computed alone or among others (decode GEMV and prefill
+// GEMM walk each dot product in the same k order). matmul_rows gives bitwise the same
+// values as the corresponding rows of matmul. Tests compare bitwise, per ISA.
+
 // y[n, W.rows] = x[n, W.cols] · Wᵀ. Multi-threaded over rows of W.
 void matmul(const Context& ctx, const MatRef& w, const float* x, int64_t n, float* y);
+
+// Several weights that read the same input, in one pass and one thread-pool round trip
+// (fused q/k/v or gate/up projections): ys[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ for
+// i < n_w, where every ws[i].cols == cols. Bitwise identical to n_w separate matmul calls
+// (each output keeps its canonical reduction order). 1 <= n_w <= kMatmulMultiMax; dtypes may
+// differ; the outputs must not overlap each other or x.
+constexpr int64_t kMatmulMultiMax = 8;
+void matmul_multi(const Context& ctx, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys);
 
 // Only the listed rows of W: y[n, n_rows] = x[n, W.cols] · W[rows]ᵀ. For logits of
 // a few allowed tokens (guard grammar) without computing the whole vocabulary.
@@ -109,5 +124,40 @@ void attention(const Context& ctx, const float* q, int64_t n_q, int64_t pos0, co
                const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale,
                float* out, float* scratch);
 size_t attention_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
+
+
+// ---- Paged KV cache (the engine's block pool). ----
+// A sequence's keys and values of one layer live in fixed-size blocks of a pool:
+// physical block b holds `block_tokens` positions as [block_tokens, n_kv_heads, head_dim]
+// elements of `dtype` (kF32, or kF16 to halve KV memory), at k + b * block_stride elements.
+// The sequence's block table maps logical block i (positions i*block_tokens ..) to a
+// physical block. Attention reads the blocks in place: no per-call gather.
+struct PagedKv {
+  const void* k = nullptr;        // layer base of the K pool
+  const void* v = nullptr;        // layer base of the V pool
+  const int32_t* blocks = nullptr;  // [ceil(n_pos / block_tokens)] physical block ids
+  int64_t block_tokens = 16;
+  int64_t block_stride = 0;       // elements between physical blocks (>= block_tokens*kv_heads*head_dim)
+  DType dtype = DType::kF32;
+};
+
+// Batch-invariant causal GQA attention for one sequence over a paged cache.
+//   q:   [n_q, n_heads, head_dim]  queries of the new tokens at positions pos0 .. pos0+n_q-1
+//   kv:  the sequence's cache; positions 0 .. pos0+n_q-1 valid (new tokens' K/V already stored)
+//   out: [n_q, n_heads, head_dim]
+// Query i attends to positions 0..pos0+i. The result for query i must be bitwise identical
+// whatever n_q and pos0 split the sequence into (keys visited in a fixed block order, one
+// fixed reduction order per query): prefill chunking and batching never change a result.
+// scratch: at least attention_paged_scratch_floats(ctx, n_q, pos0 + n_q, n_heads, head_dim).
+void attention_paged(const Context& ctx, const float* q, int64_t n_q, int64_t pos0, const PagedKv& kv,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                     float* scratch);
+size_t attention_paged_scratch_floats(const Context& ctx, int64_t n_q, int64_t n_pos, int64_t n_heads,
+                                      int64_t head_dim);
+
+// Stores rows[n, row_elems] (f32) at positions pos0 .. pos0+n-1 of a paged cache layer
+// `base` (K or V pool of kv), converting to kv.dtype (f16: round to nearest even).
+void kv_store(const Context& ctx, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv);
 
 }  // namespace qg::kernels

@@ -54,7 +54,18 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads) {
   QG_CHECK(n_threads >= 1 && n_threads <= 1024, "thread count ", n_threads);
   scratch_.resize(n_threads);
   workers_.reserve(n_threads - 1);
-  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+  try {
+    for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+  } catch (...) {
+    // A thread that cannot start (EAGAIN: thread or memory limits) must not leave
+    // joinable std::threads behind, whose destructors would call std::terminate:
+    // stop and join the workers already running, then report the failure.
+    stop_ = true;
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    generation_.notify_all();
+    for (auto& w : workers_) w.join();
+    throw;
+  }
 }
 
 ThreadPool::~ThreadPool() {

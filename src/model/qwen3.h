@@ -15,42 +15,47 @@
 
 #include "kernels/kernels.h"
 #include "model/config.h"
+#include "model/forward.h"
 #include "weights/mapped_file.h"
 
 namespace qg::model {
 
 class Qwen3Weights;  // typed views into the mapped checkpoint (model/qwen3_weights.h)
+struct StreamHeadWeights;  // Qwen3Guard-Stream heads (model/stream_heads.h)
 
-// Per-sequence attention cache. One per sequence; a batch of sequences is a batch of
-// caches (so later work can batch sequences with their own positions).
+// Single-sequence attention cache for the one-sequence API below (the CLI's
+// logits/generate, the model tests, the Classifier until it moves to the engine).
+// It is a paged KvStorage with an identity block table: block i holds positions
+// i*16 .. i*16+15, so the same batched model::forward runs it. It also owns that
+// sequence's ForwardScratch, which keeps Qwen3Model itself free of mutable state.
 //
-// Storage is calloc'd, not a value-initialised vector: the kernel hands out zero pages
-// lazily, so a cache sized for a long context costs memory only for the positions
-// actually written (peak RSS grows with the tokens seen, not with n_ctx).
+// Storage is calloc'd, not value-initialised: the kernel hands out zero pages lazily, so
+// a cache sized for a long context costs memory only for the positions actually written
+// (peak RSS grows with the tokens seen, not with n_ctx).
 class KvCache {
  public:
-  KvCache(const Qwen3Config& cfg, int64_t n_ctx);  // allocates [layers, n_ctx, kv_heads, head_dim] K and V
+  KvCache(const Qwen3Config& cfg, int64_t n_ctx);  // [layers, ceil(n_ctx/16), 16, kv_heads, head_dim] K and V
+  ~KvCache();
+  KvCache(KvCache&&) noexcept;
+  KvCache& operator=(KvCache&&) noexcept;
   int64_t n_past() const { return n_past_; }       // tokens already in the cache
   int64_t n_ctx() const { return n_ctx_; }
   void truncate(int64_t n);                        // forget positions >= n (n <= n_past)
   void clear() { truncate(0); }
-  size_t bytes() const { return 2 * layer_floats_ * static_cast<size_t>(n_layers_) * sizeof(float); }
+  size_t bytes() const;
 
  private:
+  static constexpr int64_t kBlockTokens = 16;
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(void* p) const { std::free(p); }
   };
-  // Layer l's K rows: [n_ctx, kv_heads, head_dim], as kernels::attention reads them.
-  float* k_layer(int64_t l) const { return k_.get() + static_cast<size_t>(l) * layer_floats_; }
-  float* v_layer(int64_t l) const { return v_.get() + static_cast<size_t>(l) * layer_floats_; }
-
   int64_t n_ctx_ = 0;
   int64_t n_past_ = 0;
-  int64_t n_layers_ = 0;
-  int64_t row_floats_ = 0;    // kv_heads * head_dim
-  size_t layer_floats_ = 0;   // n_ctx * kv_heads * head_dim
-  std::unique_ptr<float[], Free> k_;  // [layers, n_ctx, kv_heads, head_dim]
-  std::unique_ptr<float[], Free> v_;  // [layers, n_ctx, kv_heads, head_dim]
+  KvStorage storage_;
+  std::unique_ptr<void, Free> k_, v_;   // the memory behind storage_.k / storage_.v
+  std::vector<int32_t> blocks_;         // [n_blocks] identity block table 0, 1, 2, ...
+  std::vector<int32_t> out_pos_;        // scratch for the out_positions of a call
+  ForwardScratch scratch_;
   friend class Qwen3Model;
 };
 
@@ -78,19 +83,25 @@ class Qwen3Model {
   //     (the guard's grammar needs the logits of a handful of allowed tokens only)
   // Throws if the cache would overflow n_ctx or a token id is out of range.
   // Allocation-free after the first call with a given max n (scratch grows once).
+  // A thin wrapper over model::forward (model/forward.h) with one sequence.
   void forward(const kernels::Context& ctx, std::span<const int32_t> tokens, KvCache& cache,
-               Logits which, std::span<float> out, std::span<const int32_t> vocab_rows = {});
+               Logits which, std::span<float> out, std::span<const int32_t> vocab_rows = {}) const;
 
   // Convenience: greedy decoding (argmax), stops at any id in `stop` or after max_new.
   // Returns the new tokens only; a stop token that ends generation is included.
   std::vector<int32_t> generate_greedy(const kernels::Context& ctx, std::span<const int32_t> prompt,
-                                       KvCache& cache, int max_new, std::span<const int32_t> stop);
+                                       KvCache& cache, int max_new, std::span<const int32_t> stop) const;
 
   // ---- Additions beyond the contract ----
   const Qwen3Weights& weights() const;
   // eos ids from generation_config.json (if present) and config.json.
   const std::vector<int32_t>& stop_token_ids() const;
   size_t checkpoint_bytes() const;  // sum of the mapped safetensors files
+  // The Stream heads of a Qwen3ForGuardModel checkpoint (config().is_stream()); nullptr
+  // for a Gen checkpoint.
+  const StreamHeadWeights* stream_heads() const;
+  // [head_dim/2] RoPE frequencies θ^(−2j/d), computed in double and rounded to f32 (as HF).
+  const std::vector<float>& rope_inv_freq() const;
   // Makes a cache of n_ctx positions (default: max_position_embeddings).
   KvCache make_cache(int64_t n_ctx = 0) const;
 

@@ -22,8 +22,13 @@ struct Cp {
   Cls cls;
 };
 
-inline Cp at(std::string_view text, size_t pos, const UnicodeTables& t) {
-  if (pos >= text.size()) return {0, 0, kO};
+// end_seen is set when the scanner looks at the end of the text: only then may the
+// piece change when text is appended (qwen2_piece_end_final).
+inline Cp at(std::string_view text, size_t pos, const UnicodeTables& t, bool& end_seen) {
+  if (pos >= text.size()) {
+    end_seen = true;
+    return {0, 0, kO};
+  }
   const unsigned char b = static_cast<unsigned char>(text[pos]);
   if (b < 0x80) {
     // ASCII fast path; the same classes the table gives.
@@ -48,9 +53,9 @@ inline bool fold_eq(char32_t c, char lower) {
   return lower == 's' && c == 0x017F;  // LATIN SMALL LETTER LONG S folds to s
 }
 
-inline size_t scan_letters(std::string_view text, size_t pos, const UnicodeTables& t) {
+inline size_t scan_letters(std::string_view text, size_t pos, const UnicodeTables& t, bool& end_seen) {
   for (;;) {
-    const Cp c = at(text, pos, t);
+    const Cp c = at(text, pos, t, end_seen);
     if (c.len == 0 || c.cls != kL) return pos;
     pos += c.len;
   }
@@ -59,17 +64,23 @@ inline size_t scan_letters(std::string_view text, size_t pos, const UnicodeTable
 }  // namespace
 
 size_t qwen2_piece_end(std::string_view text, size_t pos, const UnicodeTables& t) {
-  const Cp c0 = at(text, pos, t);
+  bool end_seen = false;
+  return qwen2_piece_end_final(text, pos, t, end_seen);
+}
+
+size_t qwen2_piece_end_final(std::string_view text, size_t pos, const UnicodeTables& t, bool& end_seen) {
+  end_seen = false;
+  const Cp c0 = at(text, pos, t, end_seen);
 
   // 1. (?i:'s|'t|'re|'ve|'m|'ll|'d)
   if (c0.cp == '\'') {
-    const Cp c1 = at(text, pos + 1, t);
+    const Cp c1 = at(text, pos + 1, t, end_seen);
     if (c1.len) {
       if (fold_eq(c1.cp, 's') || fold_eq(c1.cp, 't') || fold_eq(c1.cp, 'm') ||
           fold_eq(c1.cp, 'd')) {
         return pos + 1 + c1.len;
       }
-      const Cp c2 = at(text, pos + 1 + c1.len, t);
+      const Cp c2 = at(text, pos + 1 + c1.len, t, end_seen);
       if (c2.len && ((fold_eq(c1.cp, 'r') && fold_eq(c2.cp, 'e')) ||
                      (fold_eq(c1.cp, 'v') && fold_eq(c2.cp, 'e')) ||
                      (fold_eq(c1.cp, 'l') && fold_eq(c2.cp, 'l')))) {
@@ -80,10 +91,10 @@ size_t qwen2_piece_end(std::string_view text, size_t pos, const UnicodeTables& t
 
   // 2. [^\r\n\p{L}\p{N}]?\p{L}+ : a letter run, optionally preceded by one code point
   //    that is neither CR, LF, letter nor number (if it is taken, a letter must follow).
-  if (c0.cls == kL) return scan_letters(text, pos + c0.len, t);
+  if (c0.cls == kL) return scan_letters(text, pos + c0.len, t, end_seen);
   if (c0.cls != kN && !is_crlf(c0.cp)) {
-    const Cp c1 = at(text, pos + c0.len, t);
-    if (c1.len && c1.cls == kL) return scan_letters(text, pos + c0.len + c1.len, t);
+    const Cp c1 = at(text, pos + c0.len, t, end_seen);
+    if (c1.len && c1.cls == kL) return scan_letters(text, pos + c0.len + c1.len, t, end_seen);
   }
 
   // 3. \p{N} : one code point.
@@ -95,16 +106,16 @@ size_t qwen2_piece_end(std::string_view text, size_t pos, const UnicodeTables& t
     Cp c = c0;
     if (c0.cp == ' ') {
       p += 1;
-      c = at(text, p, t);
+      c = at(text, p, t, end_seen);
     }
     if (c.len && c.cls == kO) {
       while (c.len && c.cls == kO) {
         p += c.len;
-        c = at(text, p, t);
+        c = at(text, p, t, end_seen);
       }
       while (c.len && is_crlf(c.cp)) {
         p += c.len;
-        c = at(text, p, t);
+        c = at(text, p, t, end_seen);
       }
       return p;
     }
@@ -114,7 +125,7 @@ size_t qwen2_piece_end(std::string_view text, size_t pos, const UnicodeTables& t
   // its last code point, and the end of its last CR/LF.
   size_t run_end = pos, last_start = pos, last_crlf_end = 0, count = 0;
   for (;;) {
-    const Cp c = at(text, run_end, t);
+    const Cp c = at(text, run_end, t, end_seen);
     if (!c.len || c.cls != kS) break;
     last_start = run_end;
     run_end += c.len;

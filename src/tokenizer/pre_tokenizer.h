@@ -33,6 +33,13 @@ void qwen2_split(std::string_view text, Emit&& emit);
 
 // Byte offset just past the piece that starts at pos (pos < text.size()).
 size_t qwen2_piece_end(std::string_view text, size_t pos, const UnicodeTables& t);
+// The same, and end_seen tells whether the scanner had to look at the end of the text
+// to decide (a failed alternative included). When it did not, the piece depends only
+// on bytes inside text, so it is the same piece in every text that starts with text:
+// the rule streaming encoders use to commit tokens (tokenizer/incremental_encoder.h).
+// The regex has no look-behind, so the pieces from a piece boundary on depend only on
+// the text from there.
+size_t qwen2_piece_end_final(std::string_view text, size_t pos, const UnicodeTables& t, bool& end_seen);
 
 template <typename Emit>
 void qwen2_split(std::string_view text, Emit&& emit) {

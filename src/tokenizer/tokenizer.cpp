@@ -322,6 +322,18 @@ int32_t Tokenizer::vocab_size() const { return static_cast<int32_t>(impl_->flags
 int32_t Tokenizer::eos_id() const { return impl_->eos; }
 int32_t Tokenizer::pad_id() const { return impl_->pad; }
 
+void Tokenizer::normalize(std::string_view valid_utf8, std::string& out) const {
+  if (impl_->nfc && !nfc_quick_check(valid_utf8)) {
+    nfc_append(out, valid_utf8);
+  } else {
+    out.append(valid_utf8);
+  }
+}
+
+void Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+  impl_->bpe->encode_word(piece, out);
+}
+
 bool Tokenizer::is_added(int32_t id) const {
   return id >= 0 && id < vocab_size() && (impl_->flags[id] & kAdded);
 }

@@ -60,6 +60,14 @@ class Tokenizer {
   bool is_added(int32_t id) const;    // listed in added_tokens (or added_tokens_decoder)
   bool is_special(int32_t id) const;  // skipped by skip_special_tokens
 
+  // ---- The content pipeline in steps, for IncrementalEncoder (incremental_encoder.h).
+  // encode(text, kContent) == for each Qwen2 piece p of normalize(lossy(text)):
+  // encode_piece(p). Added tokens never match content, so no other step exists.
+  // NFC of valid UTF-8 when tokenizer.json normalises (appended to out), else a copy.
+  void normalize(std::string_view valid_utf8, std::string& out) const;
+  // BPE of one pre-tokenizer piece (a whole Qwen2 split match of normalised text).
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);

@@ -87,6 +87,53 @@ bool get_bool(const json& j, const char* key, bool fallback, const std::string& 
   return j[key].get<bool>();
 }
 
+// A label map {"0": "Safe", "1": "Unsafe", ...}: exactly the keys "0".."n-1" (n = the
+// head size from `count_key`, or the map's size when that key is absent), each a
+// non-empty string. Anything else is refused: a label we cannot index is a label we
+// would report wrongly.
+std::vector<std::string> get_label_map(const json& j, const char* map_key, const char* count_key,
+                                       const std::string& src) {
+  if (!j.contains(map_key)) fail(src, ": /", map_key, " is missing (Qwen3ForGuardModel needs its label maps)");
+  const json& m = j[map_key];
+  if (!m.is_object() || m.empty()) fail(src, ": /", map_key, " must be a non-empty object {\"0\": label, ...}");
+  int64_t n = static_cast<int64_t>(m.size());
+  if (j.contains(count_key)) {
+    n = get_positive(j, count_key, src);
+    if (n != static_cast<int64_t>(m.size())) {
+      fail(src, ": /", map_key, " has ", m.size(), " entries but /", count_key, " is ", n);
+    }
+  }
+  if (n > 4096) fail(src, ": /", map_key, ": ", n, " labels is more than this engine accepts (4096)");
+  std::vector<std::string> out(static_cast<size_t>(n));
+  for (const auto& [key, value] : m.items()) {
+    size_t used = 0;
+    long idx = -1;
+    try {
+      idx = std::stol(key, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != key.size() || key.empty() || idx < 0 || idx >= n || std::to_string(idx) != key) {
+      fail(src, ": /", map_key, "/", key, ": keys must be the indices \"0\"..\"", n - 1, "\"");
+    }
+    if (!value.is_string() || value.get<std::string>().empty()) {
+      fail(src, ": /", map_key, "/", key, " must be a non-empty string, got ", value.dump());
+    }
+    out[static_cast<size_t>(idx)] = value.get<std::string>();
+  }
+  return out;  // n distinct valid keys into n slots: every slot is filled
+}
+
+StreamHeadsConfig parse_stream_heads(const json& j, const std::string& src) {
+  StreamHeadsConfig s;
+  s.guard_inner_size = get_positive(j, "guard_inner_size", src);
+  s.response_risk_levels = get_label_map(j, "response_risk_level_map", "num_risk_level", src);
+  s.response_categories = get_label_map(j, "response_category_map", "num_category", src);
+  s.query_risk_levels = get_label_map(j, "query_risk_level_map", "num_query_risk_level", src);
+  s.query_categories = get_label_map(j, "query_category_map", "num_query_category", src);
+  return s;
+}
+
 }  // namespace
 
 Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& src) {
@@ -99,9 +146,10 @@ Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& 
     fail(src, ": /architectures is missing; expected [\"Qwen3ForCausalLM\"]");
   }
   c.architecture = j["architectures"][0].get<std::string>();
-  if (c.architecture != "Qwen3ForCausalLM") {
+  if (c.architecture != "Qwen3ForCausalLM" && c.architecture != "Qwen3ForGuardModel") {
     fail(src, ": /architectures: unsupported architecture \"", c.architecture,
-         "\"; this engine runs Qwen3ForCausalLM checkpoints (Qwen3Guard-Gen)");
+         "\"; this engine runs Qwen3ForCausalLM (Qwen3Guard-Gen) and Qwen3ForGuardModel "
+         "(Qwen3Guard-Stream) checkpoints");
   }
   if (j.contains("model_type") && j["model_type"].is_string()) {
     c.model_type = j["model_type"].get<std::string>();
@@ -171,6 +219,13 @@ Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& 
     fail(src, ": /rope_scaling ", brief(j["rope_scaling"]), " is not supported (only null)");
   }
   if (get_bool(j, "use_sliding_window", false, src)) fail(src, ": /use_sliding_window true is not supported");
+  if (c.architecture == "Qwen3ForGuardModel") {
+    try {
+      c.stream = parse_stream_heads(j, src);
+    } catch (const Error& e) {
+      fail(e.what(), " [architectures Qwen3ForGuardModel]");
+    }
+  }
   return c;
 }
 

@@ -5,10 +5,23 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace qg::weights {
+
+// The token-level heads of a Qwen3ForGuardModel (Qwen3Guard-Stream) checkpoint, from
+// config.json (shared/spec/QWEN3GUARD.md §4.2). Two head pairs read the final normed
+// hidden state: the response pair (risk level, category) and the query pair. Label
+// maps are config.json's {"0": "Safe", ...} objects as vectors indexed by head output.
+struct StreamHeadsConfig {
+  int64_t guard_inner_size = 0;                    // G: width of the *_pre projections
+  std::vector<std::string> response_risk_levels;   // response_risk_level_map, [num_risk_level]
+  std::vector<std::string> response_categories;    // response_category_map, [num_category]
+  std::vector<std::string> query_risk_levels;      // query_risk_level_map, [num_query_risk_level]
+  std::vector<std::string> query_categories;       // query_category_map, [num_query_category]
+};
 
 struct Qwen3Config {
   std::string architecture = "Qwen3ForCausalLM";  // architectures[0]
@@ -27,12 +40,17 @@ struct Qwen3Config {
   int32_t bos_token_id = -1;            // -1: none
   std::vector<int32_t> eos_token_ids;   // eos_token_id may be an int or a list
   std::string torch_dtype;              // informational ("bfloat16")
+  // Set only for architectures ["Qwen3ForGuardModel"] (Qwen3Guard-Stream).
+  std::optional<StreamHeadsConfig> stream;
+
+  bool is_stream() const { return stream.has_value(); }
 
   int64_t q_dim() const { return num_attention_heads * head_dim; }   // q_proj rows
   int64_t kv_dim() const { return num_key_value_heads * head_dim; }  // k_proj/v_proj rows
 
-  // Parses config.json text; `source` names the file in error messages. Refuses
-  // other architectures and features this engine does not implement (attention
+  // Parses config.json text; `source` names the file in error messages. Accepts
+  // Qwen3ForCausalLM (Gen) and Qwen3ForGuardModel (Stream, with its head sizes and
+  // label maps, all required and cross-checked). Refuses other architectures and features this engine does not implement (attention
   // bias, rope scaling, sliding window, activations other than silu).
   static Qwen3Config parse(const std::string& json_text, const std::string& source = "config.json");
   // Reads and parses <dir>/config.json.

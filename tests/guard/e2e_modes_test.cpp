@@ -3,7 +3,7 @@
 //   - fast == masked text on >= 300 prompts in many languages: identical output
 //     ids, text, labels, categories (with and without probabilities, i.e. through
 //     the allowed-rows logits path and the full-vocabulary path);
-//   - prefix reuse changes nothing but the work done;
+//   - prefix reuse (the engine's prefix cache) changes nothing but the work done;
 //   - the JSONL batch driver gives the one-by-one results, in input order, and
 //     reports bad lines by number without losing the others;
 //   - long input: a clear error by default, worst-of-windows with --long-input window.
@@ -94,7 +94,9 @@ TEST(GuardModes, PrefixReuseIsExact) {
     EXPECT_EQ(b.reused_prefix_tokens, 0);
     reused += a.reused_prefix_tokens;
   }
-  EXPECT_GT(reused, 11 * 195) << "the template head before the content (~200 tokens) should be reused";
+  // The engine's prefix cache shares whole 16-token blocks: after the first moderation,
+  // each of the 11 others finds the 12 full blocks of the ~200-token template head.
+  EXPECT_GE(reused, 11 * 192) << "the template head before the content (~200 tokens) should be reused";
 }
 
 TEST(GuardModes, BatchEqualsOneByOne) {

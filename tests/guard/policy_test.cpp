@@ -42,21 +42,27 @@ TEST(Policy, Thresholds) {
   p.thresholds = parse_thresholds("Violent=0.3,pii=0.5");
   ASSERT_EQ(p.thresholds.size(), 2u);
   Result r = with_safety(Safety::kSafe);
-  r.probs.category_valid = true;
-  r.probs.category_renorm[static_cast<int>(Category::kViolent)] = 0.29;
-  r.probs.category_renorm[static_cast<int>(Category::kPii)] = 0.5;
+  r.probs.category_renorm_valid = true;
+  r.probs.category_score[static_cast<int>(Category::kViolent)] = 0.29;
+  r.probs.category_score[static_cast<int>(Category::kPii)] = 0.5;
   apply_policy(p, r);
   EXPECT_TRUE(r.flagged);
   ASSERT_EQ(r.flag_reasons.size(), 1u);
   EXPECT_NE(r.flag_reasons[0].find("PII"), std::string::npos);
 
-  r.probs.category_renorm[static_cast<int>(Category::kPii)] = 0.1;
+  r.probs.category_score[static_cast<int>(Category::kPii)] = 0.1;
   apply_policy(p, r);
   EXPECT_FALSE(r.flagged);
-  // No probabilities, no threshold decisions.
-  r.probs.category_valid = false;
-  r.probs.category_renorm[static_cast<int>(Category::kPii)] = 0.9;
+  // No category probabilities (the output left the grammar): a guard fails closed,
+  // thresholds are never silently skipped.
+  r.probs.category_renorm_valid = false;
+  r.probs.category_score[static_cast<int>(Category::kPii)] = 0.0;
   apply_policy(p, r);
+  EXPECT_TRUE(r.flagged);
+  ASSERT_EQ(r.flag_reasons.size(), 1u);
+  EXPECT_NE(r.flag_reasons[0].find("not evaluable"), std::string::npos) << r.flag_reasons[0];
+  // Without thresholds, absent probabilities change nothing.
+  apply_policy(Policy{}, r);
   EXPECT_FALSE(r.flagged);
 }
 

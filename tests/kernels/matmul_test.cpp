@@ -1,9 +1,12 @@
-// matmul, matmul_rows and get_row: the scalar reference against a double-precision
-// product, then every ISA × thread count × dtype against the reference over awkward
-// shapes (token counts around the GEMV/GEMM switch and the 6-token micro-kernel,
-// columns around the 8/16-wide loops and the 256-column blocks, rows around the
-// 4-row and 16-row blocks).
+// matmul, matmul_multi, matmul_rows and get_row: the scalar reference against a
+// double-precision product, then every ISA × thread count × dtype against the reference
+// over awkward shapes (n = 1 (GEMV) and 2.. (3 × 4 GEMM tiles, full and partial token
+// groups), columns around the 8-wide loops, rows not multiples of the 3-row tile or the
+// 8-row GEMV step), then batch invariance bitwise (one call over n tokens ≡ n calls of one
+// token; matmul_multi ≡ separate calls; matmul_rows ≡ the same rows of matmul).
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "base/error.h"
 #include "kernels/kernels.h"
@@ -116,6 +119,87 @@ TEST_P(MatmulTest, MatmulRowsEqualsTheSameRowsOfMatmul) {
       }
     }
   }
+}
+
+// Batch invariance: each token's outputs from one call over n tokens are bitwise those of
+// n single-token calls (decode GEMV vs prefill GEMM, edge tiles, any thread count).
+TEST_P(MatmulTest, BatchInvariantBitwise) {
+  const int64_t n_max = 100;
+  const std::pair<int64_t, int64_t> shapes[] = {{1, 1},  {5, 7},    {17, 9},  {4, 8},
+                                                {64, 31}, {13, 300}, {2, 1000}};
+  for (auto [rows, cols] : shapes) {
+    TestWeight w = make_weight(GetParam(), rows, cols, 51);
+    std::vector<float> x = random_floats(static_cast<size_t>(n_max * cols), 52);
+    for (Isa isa : testing::supported_isas()) {
+      Context single(1, isa);
+      std::vector<float> alone(static_cast<size_t>(n_max * rows));
+      for (int64_t t = 0; t < n_max; ++t) {
+        matmul(single, w.ref(), x.data() + t * cols, 1, alone.data() + t * rows);
+      }
+      for (int threads : {1, 2, 3}) {
+        Context ctx(threads, isa);
+        for (int64_t n : {1, 2, 3, 4, 5, 7, 16, 33, 100}) {
+          std::vector<float> got(static_cast<size_t>(n * rows), -7.0f);
+          matmul(ctx, w.ref(), x.data(), n, got.data());
+          ASSERT_EQ(0, std::memcmp(got.data(), alone.data(), got.size() * sizeof(float)))
+              << testing::isa_label(isa, threads) << " " << testing::cat_shape(n, rows, cols)
+              << ": a token's outputs depend on the batch";
+        }
+      }
+    }
+  }
+}
+
+// matmul_multi ≡ separate matmul calls, bitwise, and matmul_rows ≡ the same rows of matmul.
+TEST_P(MatmulTest, MultiAndRowsEqualMatmulBitwise) {
+  const int64_t cols = 203;
+  const int64_t row_counts[] = {16, 8, 8, 1, 37};  // q/k/v-like plus odd ones
+  std::vector<TestWeight> ws;
+  for (int64_t i = 0; i < 5; ++i) ws.push_back(make_weight(GetParam(), row_counts[i], cols, 60 + i));
+  std::vector<MatRef> refs;
+  for (const TestWeight& w : ws) refs.push_back(w.ref());
+  std::vector<float> x = random_floats(static_cast<size_t>(9 * cols), 66);
+  const std::vector<int32_t> pick = {36, 0, 5, 5, 17, 2, 30};
+  for (Isa isa : testing::supported_isas()) {
+    for (int threads : {1, 3}) {
+      Context ctx(threads, isa);
+      for (int64_t n : {1, 2, 4, 9}) {
+        std::vector<std::vector<float>> fused(5), alone(5);
+        std::vector<float*> ys;
+        for (int64_t i = 0; i < 5; ++i) {
+          fused[i].assign(static_cast<size_t>(n * row_counts[i]), -7.0f);
+          alone[i].assign(fused[i].size(), -8.0f);
+          ys.push_back(fused[i].data());
+          matmul(ctx, refs[i], x.data(), n, alone[i].data());
+        }
+        matmul_multi(ctx, refs.data(), 5, x.data(), n, ys.data());
+        for (int64_t i = 0; i < 5; ++i) {
+          EXPECT_EQ(0, std::memcmp(fused[i].data(), alone[i].data(), fused[i].size() * 4))
+              << testing::isa_label(isa, threads) << " n=" << n << " matrix " << i;
+        }
+        std::vector<float> rows_y(n * pick.size());
+        matmul_rows(ctx, refs[4], pick.data(), static_cast<int64_t>(pick.size()), x.data(), n,
+                    rows_y.data());
+        for (int64_t t = 0; t < n; ++t) {
+          for (size_t j = 0; j < pick.size(); ++j) {
+            const float want = alone[4][t * 37 + pick[j]];
+            ASSERT_EQ(0, std::memcmp(&rows_y[t * pick.size() + j], &want, 4))
+                << testing::isa_label(isa, threads) << " n=" << n << " row " << pick[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MatmulMulti, RejectsMismatchedColumns) {
+  TestWeight a = make_weight(DType::kF32, 4, 8, 1), b = make_weight(DType::kF32, 4, 9, 2);
+  const MatRef ws[2] = {a.ref(), b.ref()};
+  std::vector<float> x(9, 1.0f), y0(4), y1(4);
+  float* ys[2] = {y0.data(), y1.data()};
+  Context ctx(1);
+  EXPECT_THROW(matmul_multi(ctx, ws, 2, x.data(), 1, ys), Error);
+  EXPECT_THROW(matmul_multi(ctx, ws, 0, x.data(), 1, ys), Error);
 }
 
 TEST_P(MatmulTest, GetRowWidensExactly) {

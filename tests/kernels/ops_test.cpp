@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <algorithm>
 
 #include "base/error.h"
 #include "kernels/kernels.h"
@@ -147,6 +149,49 @@ TEST(Add, ExactInPlaceToo) {
         for (int64_t i = 0; i < count; ++i) {
           ASSERT_EQ(got[i], a[i] + b[i]) << i;
           ASSERT_EQ(inplace[i], a[i] + b[i]) << i;
+        }
+      }
+    }
+  }
+}
+
+// Batch invariance of the per-row and element-wise kernels: a token's row computed in a
+// call over n tokens is bitwise the row computed alone (sizes not multiples of 8, calls
+// longer than one work chunk so chunk ends fall inside tokens).
+TEST(OpsInvariance, EachTokenAloneEqualsBatchBitwise) {
+  const int64_t n = 20;
+  for (int64_t d : {7, 100, 1000, 1024}) {
+    std::vector<float> x = random_floats(n * d, 71, -6.0f, 6.0f);
+    std::vector<float> b = random_floats(n * d, 72, -6.0f, 6.0f);
+    std::vector<float> wt = random_floats(d, 73, 0.5f, 1.5f);
+    const int64_t heads = 2, head_dim = d % 4 == 0 ? d / heads : 0;  // rope needs even head_dim
+    std::vector<float> inv_freq = inv_freq_for(std::max<int64_t>(head_dim, 2), 1e6);
+    std::vector<int32_t> pos(n);
+    for (int64_t i = 0; i < n; ++i) pos[i] = static_cast<int32_t>(37 * i + 5);
+    for (Isa isa : testing::supported_isas()) {
+      for (int threads : {1, 2, 3}) {
+        Context ctx(threads, isa);
+        const std::string what = testing::isa_label(isa, threads) + " d=" + std::to_string(d);
+        auto check = [&](const char* op, auto run) {
+          std::vector<float> all(n * d), one(n * d);
+          run(0, n, all.data());
+          for (int64_t i = 0; i < n; ++i) run(i, 1, one.data() + i * d);
+          EXPECT_EQ(0, std::memcmp(all.data(), one.data(), all.size() * 4)) << op << " " << what;
+        };
+        check("rmsnorm", [&](int64_t i0, int64_t m, float* out) {
+          rmsnorm(ctx, x.data() + i0 * d, wt.data(), m, d, 1e-6f, out);
+        });
+        check("silu_mul", [&](int64_t i0, int64_t m, float* out) {
+          silu_mul(ctx, x.data() + i0 * d, b.data() + i0 * d, m * d, out);
+        });
+        check("add", [&](int64_t i0, int64_t m, float* out) {
+          add(ctx, x.data() + i0 * d, b.data() + i0 * d, m * d, out);
+        });
+        if (head_dim > 0) {
+          check("rope", [&](int64_t i0, int64_t m, float* out) {
+            std::copy_n(x.data() + i0 * d, m * d, out);
+            rope(ctx, out, m, heads, head_dim, pos.data() + i0, inv_freq.data());
+          });
         }
       }
     }

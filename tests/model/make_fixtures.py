@@ -35,6 +35,12 @@ FIXTURES = {
                    "--vocab 300 --dtype bf16 --seed 5", "1,7,300", "7"),
     # The tiny preset: real vocabulary size 151936, tokenizer files included.
     "tiny_preset": ("--preset tiny --seed 11", "1,7", "7"),
+    # Qwen3Guard-Stream (Qwen3ForGuardModel): backbone + the two head pairs, bf16; the
+    # goldens also hold the reference's head logits and hidden states (heads_L, hidden_L).
+    "stream_bf16": ("--stream --hidden 64 --layers 2 --heads 4 --kv-heads 2 --head-dim 16 --intermediate 96 "
+                    "--vocab 1000 --guard-inner 48 --dtype bf16 --seed 21", "1,7,64,300", ""),
+    # Stream with the real vocabulary and the tokenizer files (sessions, CLI).
+    "stream_tiny_preset": ("--stream --preset tiny --seed 23", "1,7", ""),
 }
 
 
@@ -61,7 +67,7 @@ def main():
     for name, (flags, lengths, greedy) in FIXTURES.items():
         model = os.path.join(a.out, name, "model")
         gold = os.path.join(a.out, name, "goldens")
-        extra = [] if name == "tiny_preset" else ["--no-tokenizer"]
+        extra = [] if name.endswith("tiny_preset") else ["--no-tokenizer"]
         subprocess.run([sys.executable, os.path.join(TOOLS, "make_test_model.py"), "--out", model]
                        + flags.split() + extra, check=True)
         subprocess.run([sys.executable, os.path.join(TOOLS, "reference", "make_goldens.py"), "--model", model,

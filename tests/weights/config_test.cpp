@@ -155,3 +155,51 @@ TEST(ConfigTest, StopIdsMergeGenerationConfig) {
 
 }  // namespace
 }  // namespace qg::weights
+
+// ---- Qwen3ForGuardModel (Qwen3Guard-Stream) ----
+namespace qg::weights {
+namespace {
+
+TEST(StreamConfigTest, ParsesTheStreamConfig) {
+  const Qwen3Config c = Qwen3Config::parse(read(std::string(QG_SHARED_DIR) + "/qwen3guard/stream/config-0.6B.json"));
+  ASSERT_TRUE(c.is_stream());
+  EXPECT_EQ(c.architecture, "Qwen3ForGuardModel");
+  EXPECT_EQ(c.hidden_size, 1024);
+  EXPECT_EQ(c.max_position_embeddings, 8192);
+  EXPECT_EQ(c.stream->guard_inner_size, 512);
+  EXPECT_EQ(c.stream->response_risk_levels, (std::vector<std::string>{"Safe", "Unsafe", "Controversial"}));
+  EXPECT_EQ(c.stream->query_risk_levels, c.stream->response_risk_levels);
+  ASSERT_EQ(c.stream->response_categories.size(), 8u);
+  ASSERT_EQ(c.stream->query_categories.size(), 9u);
+  EXPECT_EQ(c.stream->response_categories[0], "Violent");
+  EXPECT_EQ(c.stream->query_categories[8], "Jailbreak");
+  EXPECT_FALSE(Qwen3Config::parse(base().dump()).is_stream());
+}
+
+TEST(StreamConfigTest, RefusesWhatItCannotInterpret) {
+  const auto stream = nlohmann::json::parse(read(std::string(QG_SHARED_DIR) + "/qwen3guard/stream/config-0.6B.json"));
+  auto j = stream;
+  j.erase("guard_inner_size");
+  expect_error(j, {"config.json", "/guard_inner_size is missing", "Qwen3ForGuardModel"});
+  j = stream;
+  j.erase("response_category_map");
+  expect_error(j, {"/response_category_map is missing"});
+  j = stream;
+  j["num_category"] = 7;  // disagrees with the 8-entry map
+  expect_error(j, {"/response_category_map has 8 entries", "/num_category is 7"});
+  j = stream;
+  j["query_risk_level_map"] = {{"0", "Safe"}, {"1", "Unsafe"}, {"3", "Controversial"}};
+  expect_error(j, {"/query_risk_level_map/3", "keys must be the indices"});
+  j = stream;
+  j["query_risk_level_map"] = {{"0", "Safe"}, {"1", "Unsafe"}, {"02", "Controversial"}};
+  expect_error(j, {"/query_risk_level_map/02"});
+  j = stream;
+  j["response_risk_level_map"]["1"] = 5;
+  expect_error(j, {"/response_risk_level_map/1 must be a non-empty string"});
+  j = stream;
+  j["query_category_map"] = nlohmann::json::array();
+  expect_error(j, {"/query_category_map must be a non-empty object"});
+}
+
+}  // namespace
+}  // namespace qg::weights

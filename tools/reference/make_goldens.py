@@ -10,6 +10,10 @@ For each prompt length L: a prompt of L token ids drawn from a generator seeded 
   case_L.json    {"prompt": [...], "logits": "logits_L.npy",
                   "greedy": [...], "greedy_margins": [...]}  (greedy only for
                   --greedy-lengths; margins = top1 - top2 logit at each step)
+For a Qwen3ForGuardModel (Stream) checkpoint, also
+  heads_L.npy    float32 [L, 23] — the Stream head logits, risk|category|query_risk|query_category
+  hidden_L.npy   float32 [L, H]  — the final normed hidden states (input of the heads)
+  and case_L.json names them ("heads", "hidden").
 The C++ tests read these; nothing here comes from the C++ engine.
 """
 import argparse
@@ -42,6 +46,11 @@ def main():
         logits = ref.logits(prompt)
         np.save(os.path.join(a.out, f"logits_{L}.npy"), logits.astype(np.float32))
         case = {"prompt": prompt, "logits": f"logits_{L}.npy", "greedy": [], "greedy_margins": []}
+        if ref.stream:
+            h = ref.hidden(prompt)
+            np.save(os.path.join(a.out, f"heads_{L}.npy"), ref.stream_heads_from_hidden(h).astype(np.float32))
+            np.save(os.path.join(a.out, f"hidden_{L}.npy"), h.astype(np.float32))
+            case["heads"], case["hidden"] = f"heads_{L}.npy", f"hidden_{L}.npy"
         if L in greedy_lengths:
             case["greedy"], case["greedy_margins"] = ref.greedy(prompt, a.greedy)
         with open(os.path.join(a.out, f"case_{L}.json"), "w") as f:

@@ -17,6 +17,11 @@ Per layer (x is the residual stream, [n, H]):
   h = rmsnorm(x) * post_attention_layernorm
   x = x + (silu(h Wg^T) * (h Wu^T)) Wd^T
 logits = (rmsnorm(x) * norm) W_lm^T, W_lm = lm_head or embed_tokens when tied and absent.
+
+Qwen3ForGuardModel (Qwen3Guard-Stream, QWEN3GUARD.md §4.1): on h = rmsnorm(x) * norm,
+two head pairs, p in {"", "query_"}:
+  z = rmsnorm(h W_{p}risk_level_category_pre^T) * {p}risk_level_category_layernorm
+  {p}risk = z W_{p}risk_level_head^T;   {p}category = z W_{p}category_head^T
 """
 import json
 import os
@@ -52,7 +57,8 @@ class Qwen3Reference:
     def __init__(self, model_dir):
         with open(os.path.join(model_dir, "config.json")) as f:
             c = json.load(f)
-        assert c["architectures"][0] == "Qwen3ForCausalLM", c["architectures"]
+        assert c["architectures"][0] in ("Qwen3ForCausalLM", "Qwen3ForGuardModel"), c["architectures"]
+        self.stream = c["architectures"][0] == "Qwen3ForGuardModel"
         self.cfg = c
         self.H = c["hidden_size"]
         self.heads = c["num_attention_heads"]
@@ -98,6 +104,20 @@ class Qwen3Reference:
             u = h @ w[p + "mlp.up_proj.weight"].T
             x = x + (silu(g) * u) @ w[p + "mlp.down_proj.weight"].T
         return rmsnorm(x, w["model.norm.weight"], self.eps)
+
+    def stream_heads_from_hidden(self, h):
+        """The four Stream heads of hidden states h [n, H]: [n, n_risk + n_cat + n_qrisk + n_qcat],
+        in the order risk | category | query_risk | query_category."""
+        assert self.stream, "not a Qwen3ForGuardModel checkpoint"
+        w, out = self.w, []
+        for p in ("", "query_"):
+            z = rmsnorm(h @ w[p + "risk_level_category_pre.weight"].T,
+                        w[p + "risk_level_category_layernorm.weight"], self.eps)
+            out += [z @ w[p + "risk_level_head.weight"].T, z @ w[p + "category_head.weight"].T]
+        return np.concatenate(out, axis=-1)
+
+    def stream_heads(self, ids):
+        return self.stream_heads_from_hidden(self.hidden(ids))
 
     def logits(self, ids):
         """All-position logits [n, V], float64."""

@@ -13,12 +13,22 @@
 namespace qg::kernels::avx2 {
 
 void matmul(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float* y);
+void matmul_multi(ThreadPool& pool, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys);
 void matmul_rows(ThreadPool& pool, const MatRef& w, const int32_t* rows, int64_t n_rows,
                  const float* x, int64_t n, float* y);
 void attention(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const float* k,
                const float* v, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale,
                float* out, float* scratch);
 size_t attention_scratch_floats(int n_threads, int64_t n_q, int64_t n_kv_pos, int64_t n_heads);
+// avx2/paged_avx2.cpp
+void attention_paged(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const PagedKv& kv,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                     float* scratch);
+size_t attention_paged_scratch_floats(int n_threads, int64_t n_q, int64_t n_pos, int64_t n_heads,
+                                      int64_t head_dim);
+void kv_store(ThreadPool& pool, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv);
 
 namespace {
 
@@ -98,7 +108,16 @@ void silu_mul(ThreadPool& pool, const float* gate, const float* up, int64_t coun
       const __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, e));
       _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
     }
-    for (; i < end; ++i) y[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    if (i < end) {
+      // The tail goes through the same vector formula (masked): an element's value must not
+      // depend on where a chunk or the call ends (batch invariance; std::exp would differ).
+      const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(end - i)), idx);
+      const __m256 g = _mm256_maskload_ps(gate + i, mask);
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+      const __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, e));
+      _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(s, _mm256_maskload_ps(up + i, mask)));
+    }
   });
 }
 
@@ -120,9 +139,10 @@ namespace qg::kernels {
 
 const KernelTable& avx2_table() {
   static constexpr KernelTable table = {
-      Isa::kAvx2,    avx2::matmul,    avx2::matmul_rows,
+      Isa::kAvx2,    avx2::matmul,    avx2::matmul_multi, avx2::matmul_rows,
       avx2::rmsnorm, avx2::rope,      avx2::silu_mul,
       avx2::add,     avx2::attention, avx2::attention_scratch_floats,
+      avx2::attention_paged, avx2::attention_paged_scratch_floats, avx2::kv_store,
   };
   return table;
 }

@@ -19,6 +19,16 @@
 #include "kernels/thread_pool.h"
 
 namespace qg::kernels::ref {
+
+// ref/paged_ref.cpp
+void attention_paged(ThreadPool& pool, const float* q, int64_t n_q, int64_t pos0, const PagedKv& kv,
+                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                     float* scratch);
+size_t attention_paged_scratch_floats(int n_threads, int64_t n_q, int64_t n_pos, int64_t n_heads,
+                                      int64_t head_dim);
+void kv_store(ThreadPool& pool, const float* rows, int64_t n, int64_t row_elems, int64_t pos0,
+              void* base, const PagedKv& kv);
+
 namespace {
 
 // Element (r, c) of w, widened to f32 exactly (bf16 and f16 are subsets of f32).
@@ -51,6 +61,14 @@ void matmul(ThreadPool& pool, const MatRef& w, const float* x, int64_t n, float*
       for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = dot_row(w, r, x + t * w.cols);
     }
   });
+}
+
+// ys[i][n, ws[i].rows] = x[n, cols] · ws[i]ᵀ: one matmul after the other.
+void matmul_multi(ThreadPool& pool, const MatRef* ws, int64_t n_w, const float* x, int64_t n,
+                  float* const* ys) {
+  for (int64_t i = 0; i < n_w; ++i) {
+    if (ws[i].rows > 0) matmul(pool, ws[i], x, n, ys[i]);
+  }
 }
 
 // y[n, n_rows] = x[n, w.cols] · w[rows]ᵀ
@@ -174,9 +192,10 @@ namespace qg::kernels {
 
 const KernelTable& ref_table() {
   static constexpr KernelTable table = {
-      Isa::kScalar, ref::matmul,    ref::matmul_rows,
+      Isa::kScalar, ref::matmul,    ref::matmul_multi, ref::matmul_rows,
       ref::rmsnorm, ref::rope,      ref::silu_mul,
       ref::add,     ref::attention, ref::attention_scratch_floats,
+      ref::attention_paged, ref::attention_paged_scratch_floats, ref::kv_store,
   };
   return table;
 }
