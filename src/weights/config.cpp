@@ -98,7 +98,7 @@ std::vector<std::string> get_label_map(const json& j, const char* map_key, const
   if (!m.is_object() || m.empty()) fail(src, ": /", map_key, " must be a non-empty object {\"0\": label, ...}");
   int64_t n = static_cast<int64_t>(m.size());
   if (j.contains(count_key)) {
-    n = get_positive(j, count_key, src);
+    n = get_positive(j, count_key, src, 4096);
     if (n != static_cast<int64_t>(m.size())) {
       fail(src, ": /", map_key, " has ", m.size(), " entries but /", count_key, " is ", n);
     }
@@ -117,7 +117,7 @@ std::vector<std::string> get_label_map(const json& j, const char* map_key, const
       fail(src, ": /", map_key, "/", key, ": keys must be the indices \"0\"..\"", n - 1, "\"");
     }
     if (!value.is_string() || value.get<std::string>().empty()) {
-      fail(src, ": /", map_key, "/", key, " must be a non-empty string, got ", value.dump());
+      fail(src, ": /", map_key, "/", key, " must be a non-empty string, got ", brief(value));
     }
     out[static_cast<size_t>(idx)] = value.get<std::string>();
   }
@@ -126,7 +126,7 @@ std::vector<std::string> get_label_map(const json& j, const char* map_key, const
 
 StreamHeadsConfig parse_stream_heads(const json& j, const std::string& src) {
   StreamHeadsConfig s;
-  s.guard_inner_size = get_positive(j, "guard_inner_size", src);
+  s.guard_inner_size = get_positive(j, "guard_inner_size", src, limits::kMaxIntermediateSize);
   s.response_risk_levels = get_label_map(j, "response_risk_level_map", "num_risk_level", src);
   s.response_categories = get_label_map(j, "response_category_map", "num_category", src);
   s.query_risk_levels = get_label_map(j, "query_risk_level_map", "num_query_risk_level", src);
