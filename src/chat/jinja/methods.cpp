@@ -75,7 +75,25 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
     const auto cap = static_cast<int64_t>(in.limits().max_items);
     int64_t maxsplit = opt_int(in, arg(a, kw, 1, "maxsplit"), -1);
     const bool capped = maxsplit < 0 || maxsplit > cap;
-    if (capped) maxsplit = cap;
+    if (capped) {
+      maxsplit = cap;
+      // Count the pieces first (a scan, no allocation): too many is an error before
+      // a million strings are built.
+      size_t pieces = 0;
+      const std::string& b = s.bytes;
+      if (sep) {
+        pieces = 1;
+        for (size_t p = b.find(sep->bytes); p != std::string::npos; p = b.find(sep->bytes, p + sep->bytes.size())) ++pieces;
+      } else {
+        bool in_word = false;
+        for (size_t i = 0; i < b.size();) {
+          const bool sp = py::isspace(py::next_cp(b, i));
+          if (!sp && !in_word) ++pieces;
+          in_word = !sp;
+        }
+      }
+      if (pieces > static_cast<size_t>(cap)) in.check_items(pieces);
+    }
     auto parts = py::split(s, sep, maxsplit, name == "rsplit");
     if (capped && parts.size() > static_cast<size_t>(cap)) in.check_items(parts.size());
     return str_list(std::move(parts));
