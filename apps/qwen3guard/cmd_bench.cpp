@@ -23,6 +23,7 @@
 #include "command.h"
 #include "model_arg.h"
 #include "guard/checkpoint.h"
+#include "flags.h"
 #include "guard/classifier.h"
 #include "guard/inputs.h"
 #include "model/qwen3.h"
@@ -245,22 +246,27 @@ int run_bench(int argc, char** argv) {
   app.add_option("--prompts", prompts, "a prompts file: one prompt per line, or *.jsonl records as classify --input");
   app.add_option("--dataset", dataset, "a bundled dataset: " + guard::dataset_names() + " (default xstest)");
   app.add_option("--datasets-dir", dir, "where the datasets are (default: shared/qwen3guard/datasets)");
-  app.add_option("--n", n, "moderations per mode (the first N inputs; default 100; 0: none, with --pp/--tg)");
+  app.add_option("--n", n, "moderations per mode (the first N inputs; default 100; 0: none, with --pp/--tg)")
+      ->check(count_range(0, 1'000'000'000));
   app.add_option("--mode", mode, "fast, text, masked-text, both (fast and text; default) or all. On a random "
                                  "checkpoint text mode runs to the 128-token limit; masked-text then shows the "
                                  "cost text mode has on a real checkpoint, which writes the short format")
       ->check(CLI::IsMember({"fast", "text", "masked-text", "both", "all"}));
-  app.add_option("--warmup", warmup, "uncounted moderations before timing each mode (default 3)");
-  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)");
+  app.add_option("--warmup", warmup, "uncounted moderations before timing each mode (default 3)")
+      ->check(count_range(0, 1'000'000));
+  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)")->check(threads_range());
   app.add_option("--parallel", parallel, "moderations in flight at once (client threads; default 1)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--kv-dtype", kv_dtype, "KV cache element type: f32 (default, exact) or f16 (half the memory)")
       ->check(CLI::IsMember({"f32", "f16"}));
-  app.add_option("--kv-cache-mb", kv_cache_mb, "KV cache memory bound in MiB (default: the engine's)");
-  app.add_option("--ctx", ctx, "context size (default: the model's max_position_embeddings)");
+  app.add_option("--kv-cache-mb", kv_cache_mb, "KV cache memory bound in MiB (default: the engine's)")
+      ->check(count_range(0, int64_t{1} << 24));
+  app.add_option("--ctx", ctx, "context size (default: the model's max_position_embeddings)")->check(ctx_range());
   app.add_flag("--no-prefix-reuse", no_prefix_reuse, "recompute the whole prompt for every moderation");
-  app.add_option("--pp", pp, "also measure prefill speed: tokens/s of one forward over PP random tokens (key ppPP)");
-  app.add_option("--tg", tg, "also measure generation speed: tokens/s over TG one-token forwards (key tgTG)");
+  app.add_option("--pp", pp, "also measure prefill speed: tokens/s of one forward over PP random tokens (key ppPP)")
+      ->check(count_range(0, limits::kMaxPositions));
+  app.add_option("--tg", tg, "also measure generation speed: tokens/s over TG one-token forwards (key tgTG)")
+      ->check(count_range(0, limits::kMaxPositions));
   app.add_option("--reps", reps, "runs of --pp/--tg, the best is reported (default 3)")->check(CLI::Range(1, 100));
   app.add_flag("--json", json, "print one JSON object (moderation figures, ppPP/tgTG) instead of the table");
   try {
@@ -269,6 +275,7 @@ int run_bench(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   model_dir = resolve_model_arg(model_dir);  // a hub id -> its cached snapshot
+  if (!ctx_fits_model("qwen3guard bench", ctx, model_dir)) return kExitUsage;
   std::vector<guard::Conversation> convs;
   if (n != 0)
     convs = prompts.empty() ? guard::load_dataset(dataset, datasets_dir(dir)) : guard::load_prompts_file(prompts);

@@ -18,6 +18,7 @@
 #include "command.h"
 #include "model_arg.h"
 #include "guard/checkpoint.h"
+#include "flags.h"
 #include "guard/jsonl.h"
 #include "guard/classifier.h"
 #include "guard/policy.h"
@@ -114,15 +115,17 @@ int run_classify(int argc, char** argv) {
   int max_new_tokens = 128;
   app.add_option("--max-new-tokens", max_new_tokens, "text modes: most tokens generated (default 128, as the "
                                                      "official examples)")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)");
+  app.add_option("--threads", threads, "compute threads (default: QG_THREADS or all cores)")->check(threads_range());
   app.add_option("--parallel", parallel, "--input: moderations in flight at once (default 1); results are still "
                                          "written in input order")
       ->check(CLI::Range(1, 1024));
   app.add_option("--kv-dtype", kv_dtype, "KV cache element type: f32 (default, exact) or f16 (half the memory)")
       ->check(CLI::IsMember({"f32", "f16"}));
   app.add_option("--kv-cache-mb", kv_cache_mb, "bound the KV cache memory (MiB); a moderation that can never fit "
-                                               "fails with an error naming both numbers");
-  app.add_option("--ctx", ctx, "context size in tokens (default: the model's max_position_embeddings)");
+                                               "fails with an error naming both numbers")
+      ->check(count_range(0, int64_t{1} << 24));
+  app.add_option("--ctx", ctx, "context size in tokens (default: the model's max_position_embeddings)")
+      ->check(ctx_range());
   app.add_option("--long-input", long_input, "error (default): refuse conversations longer than --ctx; "
                                              "window: moderate overlapping windows, report the worst")
       ->check(CLI::IsMember({"error", "window"}));
@@ -153,6 +156,8 @@ int run_classify(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (!ctx_fits_model("qwen3guard classify", ctx, model_dir)) return kExitUsage;
+
   guard::ClassifierConfig cfg;
   cfg.model_dir = model_dir;
   if (!chat_template.empty()) cfg.chat_template = chat_template;
@@ -174,6 +179,12 @@ int run_classify(int argc, char** argv) {
   policy.strictness = guard::strictness_from_name(policy_name);
   policy.thresholds = guard::parse_thresholds(thresholds);
   const guard::FailOn rule = fail_on.empty() ? guard::FailOn::kNever : guard::fail_on_from_name(fail_on);
+
+  // Inputs are checked before the model is loaded: a directory or a device is an error,
+  // not an empty input.
+  if (!input.empty()) qg::check_readable_file(input);
+  if (!messages_file.empty()) qg::check_readable_file(messages_file);
+  if (!chat_template.empty()) qg::check_readable_file(chat_template);
 
   auto clf = guard::Classifier::load(cfg);
 

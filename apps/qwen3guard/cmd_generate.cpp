@@ -11,6 +11,7 @@
 #include "command.h"
 #include "model_arg.h"
 #include "guard/checkpoint.h"
+#include "flags.h"
 #include "id_list.h"
 #include "guard/checkpoint.h"
 #include "model/qwen3.h"
@@ -36,9 +37,9 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"bf16", "q8_0", "f32"}));
   app.add_option("--ids", ids_text, "prompt token ids, comma-separated")->required();
   app.add_option("--max-new-tokens,-n", max_new, "tokens to generate at most (default 32)")
-      ->check(CLI::PositiveNumber);
+      ->check(count_range(1, limits::kMaxPositions));
   app.add_flag("--no-stop", no_stop, "do not stop at eos ids; always generate --max-new-tokens");
-  app.add_option("--threads", threads, "worker threads (default: QG_THREADS or all cores)");
+  app.add_option("--threads", threads, "worker threads (default: QG_THREADS or all cores)")->check(threads_range());
   app.add_flag("--verbose,-v", verbose, "print load time, tokens/s and peak memory on stderr");
   try {
     app.parse(argc, argv);

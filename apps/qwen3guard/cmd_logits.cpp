@@ -14,6 +14,7 @@
 #include "command.h"
 #include "model_arg.h"
 #include "guard/checkpoint.h"
+#include "flags.h"
 #include "id_list.h"
 #include "guard/checkpoint.h"
 #include "model/qwen3.h"
@@ -40,6 +41,7 @@ void write_npy(const std::string& path, const std::vector<float>& data, const st
   f.write(hl, 2);
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * sizeof(float)));
+  f.close();  // the last buffer is written here: a full disk shows up now
   if (!f) fail(path, ": write failed");
 }
 
@@ -75,7 +77,7 @@ int run(int argc, char** argv) {
   app.add_flag("--all-positions", all, "logits of every position, not only the last");
   app.add_option("--top", top, "how many top logits to print per position")->check(CLI::PositiveNumber);
   app.add_option("--out", out_path, "write the logits as a float32 .npy file instead of printing");
-  app.add_option("--threads", threads, "worker threads (default: QG_THREADS or all cores)");
+  app.add_option("--threads", threads, "worker threads (default: QG_THREADS or all cores)")->check(threads_range());
   app.add_flag("--verbose,-v", verbose, "print load time, throughput and peak memory on stderr");
   try {
     app.parse(argc, argv);

@@ -12,7 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/file.h"
+#include "base/limits.h"
 #include "chat/chat_template.h"
+#include "guard/inputs.h"
 #include "command.h"
 #include "model_arg.h"
 #include "guard/checkpoint.h"
@@ -30,10 +33,10 @@ ordered_json read_json(const std::string& path, const char* what) {
   if (path == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   } else {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail(path, ": cannot open ", what);
-    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    text = qg::read_file(path);
   }
+  (void)what;
+  limits::check_json_depth(text, path);
   try {
     return ordered_json::parse(text);
   } catch (const ordered_json::exception& e) {
@@ -111,15 +114,13 @@ int run_render(int argc, char** argv) {
   if (!model.empty()) {
     tpl = guard::load_chat_template(model, override_file);
   } else {
-    std::ifstream f(template_path, std::ios::binary);
-    if (!f) fail(template_path, ": cannot open template");
-    tpl = chat::ChatTemplate::from_source(std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()),
-                                          template_path);
+    tpl = chat::ChatTemplate::from_source(qg::read_file(template_path), template_path);
   }
   chat::RenderOptions base;
   base.add_generation_prompt = add_gen;
   if (!kwargs_text.empty()) {
     ordered_json kw;
+    limits::check_json_depth(kwargs_text, "--kwargs");
     try {
       kw = ordered_json::parse(kwargs_text);
     } catch (const ordered_json::exception& e) {
@@ -133,12 +134,20 @@ int run_render(int argc, char** argv) {
     std::ifstream file;
     std::istream* in = &std::cin;
     if (jsonl_path != "-") {
+      qg::check_readable_file(jsonl_path);
       file.open(jsonl_path, std::ios::binary);
       if (!file) fail(jsonl_path, ": cannot open");
       in = &file;
     }
     std::string line;
-    for (size_t n = 1; std::getline(*in, line); ++n) {
+    for (size_t n = 1;; ++n) {
+      const guard::LineRead got = guard::read_line(*in, line, limits::kMaxLineBytes);
+      if (got == guard::LineRead::kEnd) break;
+      if (got == guard::LineRead::kTooLong) {
+        std::cout << ordered_json({{"error", cat(jsonl_path, ":", n, ": line longer than ",
+                                                 limits::kMaxLineBytes >> 20, " MiB")}}).dump() << "\n";
+        continue;
+      }
       if (line.empty()) continue;
       ordered_json out;
       try {
@@ -146,6 +155,7 @@ int run_render(int argc, char** argv) {
         chat::Value messages;
         const std::string where = cat(jsonl_path, ":", n);
         ordered_json j;
+        limits::check_json_depth(line, where);
         try {
           j = ordered_json::parse(line);
         } catch (const ordered_json::exception& e) {
@@ -160,7 +170,7 @@ int run_render(int argc, char** argv) {
         }
         out["text"] = text;
         out["content"] = spans;
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {  // any failure is this line's error record
         out = ordered_json::object();
         out["error"] = e.what();
       }

@@ -42,7 +42,9 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
-std::vector<int32_t> parse_ids(const std::string& list) {
+// Ids must name tokens: 0 to vocab_size - 1 (decode would skip others silently, and a
+// value past int32 would wrap).
+std::vector<int32_t> parse_ids(const std::string& list, int32_t vocab_size) {
   std::vector<int32_t> ids;
   std::stringstream ss(list);
   std::string item;
@@ -50,9 +52,14 @@ std::vector<int32_t> parse_ids(const std::string& list) {
     if (item.find_first_not_of(" \t") == std::string::npos) continue;
     try {
       size_t used = 0;
-      const long v = std::stol(item, &used);
+      const long long v = std::stoll(item, &used);
       if (item.find_first_not_of(" \t", used) != std::string::npos) throw std::invalid_argument(item);
+      if (v < 0 || v >= vocab_size) {
+        fail("--decode: ", v, " is out of range (allowed: 0 to ", vocab_size - 1, ", the tokenizer's ids)");
+      }
       ids.push_back(static_cast<int32_t>(v));
+    } catch (const Error&) {
+      throw;
     } catch (const std::exception&) {
       fail("--decode: '", item, "' is not a token id");
     }
@@ -95,7 +102,7 @@ int run(int argc, char** argv) {
   const auto tok = std::filesystem::is_directory(p) || guard::is_gguf(p) ? guard::load_tokenizer(p) : tok::Tokenizer::load(p);
 
   if (!decode.empty()) {
-    const std::string out = tok->decode(parse_ids(decode), skip_special);
+    const std::string out = tok->decode(parse_ids(decode, tok->vocab_size()), skip_special);
     if (json) std::cout << "{\"text\": " << json_string(out) << "}\n";
     else std::cout << out << "\n";
     return kExitOk;

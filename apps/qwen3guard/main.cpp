@@ -2,8 +2,10 @@
 // subcommand lives in its own cmd_<name>.cpp (see command.h).
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <string>
 
 #include "base/error.h"
@@ -46,7 +48,16 @@ int main(int argc, char** argv) {
     std::string prog = "qwen3guard " + name;
     argv[1] = prog.data();
     try {
-      return c.run(argc - 1, argv + 1);
+      const int status = c.run(argc - 1, argv + 1);
+      // Results that never reached stdout (a full disk, /dev/full, a closed pipe) are
+      // an error, not a success: check what is still buffered.
+      std::cout.flush();
+      if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        std::fprintf(stderr, "qwen3guard %s: error: cannot write standard output: %s\n", name.c_str(),
+                     std::strerror(errno));
+        return qg::app::kExitError;
+      }
+      return status;
     } catch (const qg::Error& e) {
       std::fprintf(stderr, "qwen3guard %s: error: %s\n", name.c_str(), e.what());
       return qg::app::kExitError;

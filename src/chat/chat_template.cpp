@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/limits.h"
 #include "chat/jinja/interpreter.h"
 #include "chat/jinja/lexer.h"
 #include "chat/jinja/ops.h"
@@ -77,8 +78,10 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_model_dir(const std::filesystem
   const auto cfg_path = dir / "tokenizer_config.json";
   nlohmann::json cfg;
   if (std::filesystem::exists(cfg_path)) {
+    const std::string text = read_file(cfg_path);
+    limits::check_json_depth(text, cfg_path.string());
     try {
-      cfg = nlohmann::json::parse(read_file(cfg_path));
+      cfg = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
       fail(cfg_path.string(), ": invalid JSON: ", e.what());
     }
@@ -146,7 +149,7 @@ Segments ChatTemplate::render(const Value& messages, const RenderOptions& opts) 
   put("add_generation_prompt", Value::boolean(opts.add_generation_prompt));
   for (const auto& [k, v] : impl_->special_tokens) put(k, v);
   for (const auto& [k, v] : opts.extra) put(k, v);
-  jinja::Interp interp(impl_->src, std::move(globals));
+  jinja::Interp interp(impl_->src, std::move(globals), opts.limits);
   return interp.render(impl_->body).to_segments();
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/segment.h"
+#include "chat/render_limits.h"
 #include "chat/value.h"  // qg::chat::Value: the Jinja value type (none/bool/int/float/string/list/map)
 
 namespace qg::chat {
@@ -29,6 +30,8 @@ struct RenderOptions {
   // Value::from_json marks strings as content (caller data, the default), while
   // Value::string(s) is template text unless given Origin::kContent.
   std::map<std::string, Value> extra;
+  // The evaluation budget (steps, output and value sizes, call depth); see render_limits.h.
+  RenderLimits limits;
 };
 
 class ChatTemplate {

@@ -2,6 +2,7 @@
 // import that marks caller data as content.
 #include "chat/value.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
@@ -143,10 +144,40 @@ Value Value::string(Str s) {
 
 Value Value::string(std::string s, Origin origin) { return string(Str(std::move(s), origin)); }
 
+template <typename It>
+void Value::set_nesting(It begin, It end) {
+  int d = 0;
+  bool ns = false;
+  for (It it = begin; it != end; ++it) {
+    const Value& x = *it;
+    d = std::max(d, static_cast<int>(x.depth_));
+    ns |= x.has_ns_;
+  }
+  if (d + 1 > kMaxValueDepth) {
+    fail("a list or dict nested deeper than ", kMaxValueDepth, " levels (the limit on value nesting)");
+  }
+  depth_ = static_cast<uint16_t>(d + 1);
+  has_ns_ = ns || kind_ == Kind::kNamespace;
+}
+
+namespace {
+// Adapts a Map's entries to an iterator over values (keys are scalars or strings).
+struct MapValues {
+  std::vector<std::pair<Value, Value>>::const_iterator it;
+  const Value& operator*() const { return it->second; }
+  MapValues& operator++() {
+    ++it;
+    return *this;
+  }
+  bool operator!=(const MapValues& o) const { return it != o.it; }
+};
+}  // namespace
+
 Value Value::list(List items, bool is_tuple) {
   Value v;
   v.kind_ = Kind::kList;
   v.tuple_ = is_tuple;
+  v.set_nesting(items.begin(), items.end());
   v.ptr_ = std::make_shared<const List>(std::move(items));
   return v;
 }
@@ -154,6 +185,7 @@ Value Value::list(List items, bool is_tuple) {
 Value Value::map(Map m) {
   Value v;
   v.kind_ = Kind::kMap;
+  v.set_nesting(MapValues{m.entries.begin()}, MapValues{m.entries.end()});
   v.ptr_ = std::make_shared<const Map>(std::move(m));
   return v;
 }
@@ -161,6 +193,13 @@ Value Value::map(Map m) {
 Value Value::ns(Map m) {
   Value v;
   v.kind_ = Kind::kNamespace;
+  for (const auto& e : m.entries) {
+    if (e.second.has_ns_) fail("a namespace cannot hold another namespace");
+  }
+  v.set_nesting(MapValues{m.entries.begin()}, MapValues{m.entries.end()});
+  // Attributes set later may be deeper than the initial ones: count a namespace as
+  // deep as anything it could hold, so lists of namespaces stay within the limit.
+  v.depth_ = std::max(v.depth_, static_cast<uint16_t>(kMaxValueDepth / 2));
   v.ptr_ = std::make_shared<Map>(std::move(m));
   return v;
 }
@@ -172,31 +211,39 @@ Value Value::callable(std::string name, NativeFn fn) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::json& j, Origin origin) { return from_json_impl(j, origin); }
-Value Value::from_json(const nlohmann::ordered_json& j, Origin origin) { return from_json_impl(j, origin); }
+Value Value::from_json(const nlohmann::json& j, Origin origin) { return from_json_impl(j, origin, 0); }
+Value Value::from_json(const nlohmann::ordered_json& j, Origin origin) { return from_json_impl(j, origin, 0); }
 
 template <typename Json>
-Value Value::from_json_impl(const Json& j, Origin origin) {
+Value Value::from_json_impl(const Json& j, Origin origin, int depth) {
   using json_t = nlohmann::json::value_t;
+  // Checked before recursing (Value::list would refuse the result anyway, too late for
+  // the stack).
+  if (depth >= kMaxValueDepth) fail("JSON value nested deeper than ", kMaxValueDepth, " levels");
   Value v;
   switch (j.type()) {
     case json_t::null: v = none(); break;
     case json_t::boolean: v = boolean(j.template get<bool>()); break;
     case json_t::number_integer: v = integer(j.template get<int64_t>()); break;
-    case json_t::number_unsigned: v = integer(static_cast<int64_t>(j.template get<uint64_t>())); break;
+    case json_t::number_unsigned: {
+      const uint64_t u = j.template get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) fail("JSON integer ", u, " does not fit in 64 bits");
+      v = integer(static_cast<int64_t>(u));
+      break;
+    }
     case json_t::number_float: v = floating(j.template get<double>()); break;
     case json_t::string: return string(j.template get<std::string>(), origin);
     case json_t::array: {
       List items;
       items.reserve(j.size());
-      for (const auto& e : j) items.push_back(from_json_impl(e, origin));
+      for (const auto& e : j) items.push_back(from_json_impl(e, origin, depth + 1));
       return list(std::move(items));
     }
     case json_t::object: {
       Map m;
       m.entries.reserve(j.size());
       for (auto it = j.begin(); it != j.end(); ++it)
-        m.entries.emplace_back(string(it.key(), origin), from_json_impl(it.value(), origin));
+        m.entries.emplace_back(string(it.key(), origin), from_json_impl(it.value(), origin, depth + 1));
       return map(std::move(m));
     }
     default: fail("JSON value of unsupported type (binary or discarded)");
@@ -220,6 +267,12 @@ bool Value::truthy() const {
 }
 
 bool Value::equals(const Value& o) const {
+  int64_t budget = kMaxCompareSteps;
+  return equals_impl(o, budget);
+}
+
+bool Value::equals_impl(const Value& o, int64_t& budget) const {
+  if (--budget < 0) fail("comparison of values too large (more than ", kMaxCompareSteps, " elements)");
   if (is_number() && o.is_number()) {
     if (kind_ == Kind::kFloat || o.kind_ == Kind::kFloat) return as_float() == o.as_float();
     return as_int() == o.as_int();
@@ -234,7 +287,7 @@ bool Value::equals(const Value& o) const {
       const List &a = as_list(), &b = o.as_list();
       if (a.size() != b.size()) return false;
       for (size_t i = 0; i < a.size(); ++i)
-        if (!a[i].equals(b[i])) return false;
+        if (!a[i].equals_impl(b[i], budget)) return false;
       return true;
     }
     case Kind::kMap: {
@@ -242,7 +295,7 @@ bool Value::equals(const Value& o) const {
       if (a.entries.size() != b.entries.size()) return false;
       for (const auto& [k, v] : a.entries) {
         const Value* w = b.find(k);
-        if (!w || !v.equals(*w)) return false;
+        if (!w || !v.equals_impl(*w, budget)) return false;
       }
       return true;
     }
@@ -275,6 +328,7 @@ void Value::repr_into(Str& out) const {
       out.append_char(tuple_ ? '(' : '[');
       for (size_t i = 0; i < l.size(); ++i) {
         if (i) out.append(", ");
+        if (out.bytes.size() > kMaxReprBytes) fail("printed value larger than ", kMaxReprBytes >> 20, " MiB");
         l[i].repr_into(out);
       }
       if (tuple_ && l.size() == 1) out.append_char(',');
@@ -290,6 +344,7 @@ void Value::repr_into(Str& out) const {
       for (const auto& [k, v] : as_map().entries) {
         if (!first) out.append(", ");
         first = false;
+        if (out.bytes.size() > kMaxReprBytes) fail("printed value larger than ", kMaxReprBytes >> 20, " MiB");
         k.repr_into(out);
         out.append(": ");
         v.repr_into(out);

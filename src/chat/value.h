@@ -75,6 +75,16 @@ struct Callable {
   NativeFn fn;
 };
 
+// Lists, maps and namespaces nest at most this deep. Printing, comparing, tojson and
+// destroying a value recurse, so this bounds their C++ stack; Value::list / map throw
+// qg::Error when a result would be deeper. A real template nests 3 or 4 levels.
+inline constexpr int kMaxValueDepth = 256;
+// Bytes that printing (str/repr) or tojson may produce for one value, and element pairs
+// one == may visit. Lists share their items by pointer, so `[x] * n` with a large x is
+// cheap to build but enormous to print or compare; these stop that work early.
+inline constexpr size_t kMaxReprBytes = size_t{64} << 20;
+inline constexpr int64_t kMaxCompareSteps = 100'000'000;
+
 class Value {
  public:
   enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kMap, kNamespace, kCallable };
@@ -123,6 +133,11 @@ class Value {
   // Scalars read from caller data print as content.
   Origin scalar_origin() const { return content_ ? Origin::kContent : Origin::kTemplate; }
   bool same_object(const Value& o) const { return ptr_ == o.ptr_; }
+  // Container nesting (0 for scalars and strings, 1 for a flat list), and whether a
+  // namespace is inside. A namespace may not hold a namespace (see Interp, set): that
+  // keeps the one mutable container from forming cycles or unbounded depth.
+  int depth() const { return depth_; }
+  bool holds_namespace() const { return has_ns_; }
 
   // Python truthiness; undefined is false.
   bool truthy() const;
@@ -138,13 +153,19 @@ class Value {
   Kind kind_ = Kind::kUndefined;
   bool tuple_ = false;
   bool content_ = false;
+  bool has_ns_ = false;  // this is, or contains, a namespace
+  uint16_t depth_ = 0;   // container nesting, at most kMaxValueDepth
   union {
     bool b_;
     int64_t i_ = 0;
     double d_;
   };
+  bool equals_impl(const Value& o, int64_t& budget) const;
   template <typename Json>
-  static Value from_json_impl(const Json& j, Origin origin);
+  static Value from_json_impl(const Json& j, Origin origin, int depth);
+  // Sets depth_ / has_ns_ from the children; throws past kMaxValueDepth.
+  template <typename It>
+  void set_nesting(It begin, It end);
   std::shared_ptr<const void> ptr_;  // Str / List / Map / Callable / undefined hint (std::string)
 };
 

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/limits.h"
 
 namespace qg::guard {
 namespace {
@@ -41,10 +42,13 @@ Conversation messages_from(const json& list, std::string_view where) {
 }
 
 json parse_json(std::string_view text, std::string_view where) {
+  limits::check_json_depth(text, std::string(where));
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail(where, ": invalid JSON at byte ", e.byte, ": ", e.what());
+  } catch (const json::exception& e) {  // e.g. a number out of range: 1e400
+    fail(where, ": invalid JSON: ", e.what());
   }
 }
 
@@ -68,6 +72,27 @@ InputRecord record_from(const json& j, std::string_view where) {
 }
 
 }  // namespace
+
+LineRead read_line(std::istream& in, std::string& line, size_t max_bytes) {
+  line.clear();
+  std::streambuf* sb = in.rdbuf();
+  if (sb == nullptr || !in.good()) return LineRead::kEnd;
+  bool any = false, too_long = false;
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      if (!any) return LineRead::kEnd;
+      break;
+    }
+    any = true;
+    if (c == '\n') break;
+    if (line.size() < max_bytes) line.push_back(static_cast<char>(c));
+    else too_long = true;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return too_long ? LineRead::kTooLong : LineRead::kLine;
+}
 
 Conversation prompt_conversation(std::string prompt) { return {{"user", std::move(prompt)}}; }
 
@@ -111,11 +136,15 @@ std::vector<std::vector<std::string>> csv_columns(const std::filesystem::path& p
 }
 
 std::vector<Conversation> jsonl_records(const std::filesystem::path& path) {
+  check_readable_file(path);
   std::ifstream in(path);
   if (!in) fail(path.string(), ": cannot open");
   std::vector<Conversation> out;
   std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
+  for (int64_t n = 1;; ++n) {
+    const LineRead got = read_line(in, line, limits::kMaxLineBytes);
+    if (got == LineRead::kEnd) break;
+    if (got == LineRead::kTooLong) fail(path.string(), ":", n, ": line longer than ", limits::kMaxLineBytes >> 20, " MiB");
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     out.push_back(parse_input_record(line, cat(path.string(), ":", n)).conversation);
   }
@@ -191,12 +220,15 @@ std::vector<Conversation> load_dataset(std::string_view name, const std::filesys
 
 std::vector<Conversation> load_prompts_file(const std::filesystem::path& path) {
   if (path.extension() == ".jsonl") return jsonl_records(path);
+  check_readable_file(path);
   std::ifstream in(path);
   if (!in) fail(path.string(), ": cannot open");
   std::vector<Conversation> out;
   std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  for (int64_t n = 1;; ++n) {
+    const LineRead got = read_line(in, line, limits::kMaxLineBytes);
+    if (got == LineRead::kEnd) break;
+    if (got == LineRead::kTooLong) fail(path.string(), ":", n, ": line longer than ", limits::kMaxLineBytes >> 20, " MiB");
     if (!line.empty()) out.push_back(prompt_conversation(line));
   }
   if (out.empty()) fail(path.string(), ": no prompts");

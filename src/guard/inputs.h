@@ -6,7 +6,9 @@
 // used) and user prompt files.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <istream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +40,12 @@ InputRecord parse_input_record(std::string_view json_text, std::string_view wher
 
 // A --messages file: either a JSON list of messages or one input record object.
 Conversation parse_messages_file(std::string_view json_text, std::string_view where);
+
+// One line of a line-oriented input (JSONL, prompt lists), without its "\n" or "\r\n".
+// A line longer than max_bytes is not kept whole: its first max_bytes are, the rest of
+// the line is skipped, and kTooLong says so (the caller reports that line and goes on).
+enum class LineRead { kLine, kTooLong, kEnd };
+LineRead read_line(std::istream& in, std::string& line, size_t max_bytes);
 
 // ---- Datasets and prompt files
 

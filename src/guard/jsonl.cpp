@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/limits.h"
+#include "guard/inputs.h"
 
 namespace qg::guard {
 namespace {
@@ -196,6 +198,16 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return std::all_of(window.begin(), window.end(), [](const Slot& s) { return s.done; }); });
   };
+  // A lost result is an error, not a warning: stop at the first failed write (after the
+  // callbacks of lines in flight are done with the window).
+  auto emit = [&](const std::string& text) {
+    out << text << '\n';
+    out.flush();
+    if (!out) {
+      drain();
+      throw OutputError(cat("cannot write results: write failed after ", st.ok + st.bad, " records"));
+    }
+  };
   // Writes the finished slots at the front of the window, in order.
   auto write_ready = [&] {
     for (;;) {
@@ -220,14 +232,12 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
         }
       }
       if (slot.error.empty()) {
-        out << json << '\n';
-        out.flush();
+        emit(json);
         ++st.ok;
         st.flagged += slot.result.flagged;
         st.failing += fails(opt.fail_on, slot.result);
       } else {
-        out << error_to_json(slot.line, slot.error) << '\n';
-        out.flush();
+        emit(error_to_json(slot.line, slot.error));
         ++st.bad;
         warn(slot.error);
       }
@@ -241,8 +251,11 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
 
   std::string line;
   try {
-    for (int64_t n = 1; std::getline(in, line); ++n) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+    for (int64_t n = 1;; ++n) {
+      // Bounded: a line without an end (a 10 GB line, a pipe from /dev/zero) must not take
+      // all memory; an over-long line is that line's error.
+      const LineRead got = read_line(in, line, limits::kMaxLineBytes);
+      if (got == LineRead::kEnd) break;
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
       ++st.records;
       Slot* slot;
@@ -254,6 +267,7 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
         slot->where = cat(opt.source_name, ":", n);
       }
       try {
+        if (got == LineRead::kTooLong) fail(slot->where, ": line longer than ", limits::kMaxLineBytes >> 20, " MiB");
         InputRecord rec = parse_input_record(line, slot->where);
         slot->id_json = rec.id_json;
         submit(rec.conversation, opt.classify, [&, slot](Result&& r, std::exception_ptr e) {
@@ -289,6 +303,7 @@ BatchStats run_batch(const SubmitFn& submit, std::istream& in, std::ostream& out
     drain();
     throw;
   }
+  if (in.bad()) fail(opt.source_name, ": read error");
   return st;
 }
 

@@ -14,6 +14,7 @@
 #include <ostream>
 #include <string>
 
+#include "base/error.h"
 #include "guard/classifier.h"
 #include "guard/policy.h"
 #include "guard/result.h"
@@ -53,6 +54,13 @@ struct BatchStats {
   int64_t bad = 0;      // lines that could not be parsed or moderated
   int64_t flagged = 0;
   int64_t failing = 0;  // results matching fail_on
+};
+
+// Thrown by run_batch when writing a result fails (disk full, closed pipe): the run
+// stops, because results would otherwise be lost silently.
+class OutputError : public Error {
+ public:
+  using Error::Error;
 };
 
 // warn(message): a bad line (the CLI prints it to stderr).

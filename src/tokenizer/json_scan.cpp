@@ -3,6 +3,7 @@
 // again, strictly, by nlohmann as part of `rest`).
 #include "tokenizer/tokenizer_json.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "tokenizer/unicode.h"
@@ -139,7 +140,9 @@ struct Scanner {
 
   bool vocab(StringIdMap& out) {
     if (!lit('{')) return false;
-    out.reserve(1 << 17);
+    // Sized for Qwen's 151k tokens, but never beyond what the text can hold (an entry
+    // takes at least 6 bytes): a small or hostile file must not cost a full-size table.
+    out.reserve(std::min<size_t>(1 << 17, static_cast<size_t>(end - p) / 6 + 16));
     if (lit('}')) return true;
     std::string keys[kBatch];
     int32_t ids[kBatch];
@@ -167,7 +170,7 @@ struct Scanner {
   bool merges(const StringIdMap* vocab, HugeVector<MergeIds>& ids,
               std::vector<std::pair<std::string, std::string>>& out) {
     if (!lit('[')) return false;
-    if (vocab) ids.reserve(1 << 18);
+    if (vocab) ids.reserve(std::min<size_t>(1 << 18, static_cast<size_t>(end - p) / 6 + 16));
     // Resolution is batched like the vocab: hash and prefetch 3 x kBatch keys, then look up.
     std::string left[kBatch], right[kBatch], joined[kBatch];
     uint64_t h[kBatch][3];

@@ -18,6 +18,8 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/file.h"
+#include "base/limits.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -32,18 +34,6 @@ namespace {
 
 enum IdFlag : uint8_t { kValid = 1, kAdded = 2, kSpecial = 4 };
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path.string(), ": cannot open: ", std::strerror(errno));
-  std::string data;
-  f.seekg(0, std::ios::end);
-  data.resize(static_cast<size_t>(f.tellg()));
-  f.seekg(0, std::ios::beg);
-  f.read(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!f) fail(path.string(), ": read error");
-  return data;
-}
-
 // Read-only mapping of a whole file: the 11 MB tokenizer.json is parsed in place (a copy
 // into fresh memory costs more than the page-cache mapping on a VM).
 class MappedFile {
@@ -56,6 +46,10 @@ class MappedFile {
       const int err = errno;
       ::close(fd);
       fail(path.string(), ": cannot stat: ", std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      fail(path.string(), S_ISDIR(st.st_mode) ? ": is a directory, not a file" : ": not a regular file");
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {
@@ -209,9 +203,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_spec(TokenizerSpec& spec, const std::
                                                 const std::string& config_label) {
   auto impl = std::make_unique<Impl>();
   impl->nfc = spec.nfc;
-  int32_t n_ids = 0;
-  spec.vocab.for_each([&](std::string_view, int32_t id) { n_ids = std::max(n_ids, id + 1); });
-  for (const AddedToken& a : spec.added) n_ids = std::max(n_ids, a.id + 1);
+  // The id table is allocated up to the highest id: bound it before allocating (the fast
+  // reader accepts any int32 id; an id near INT32_MAX would ask for gigabytes).
+  int64_t max_id = -1;
+  spec.vocab.for_each([&](std::string_view, int32_t id) { max_id = std::max<int64_t>(max_id, id); });
+  for (const AddedToken& a : spec.added) max_id = std::max<int64_t>(max_id, a.id);
+  if (max_id > limits::kMaxTokenId) {
+    fail(label, ": token id ", max_id, " out of range (allowed: 0 to ", limits::kMaxTokenId, ")");
+  }
+  const auto n_ids = static_cast<int32_t>(max_id + 1);
 
   // id -> string: vocab first, added tokens override (as AddedVocabulary::id_to_token).
   HugeVector<std::string_view> strings(static_cast<size_t>(n_ids));
@@ -294,7 +294,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& tokenize
   const MappedFile json(tokenizer_json);
   const std::filesystem::path config = tokenizer_json.parent_path() / "tokenizer_config.json";
   std::string config_json;
-  if (std::filesystem::exists(config)) config_json = read_file(config);
+  if (std::filesystem::exists(config)) config_json = qg::read_file(config);
   return from_json(json.view(), config_json, tokenizer_json.string());
 }
 

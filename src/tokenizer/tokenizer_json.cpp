@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/limits.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace qg::tok {
@@ -30,6 +31,11 @@ std::string json_pointer_escape(std::string_view key) {
 namespace {
 
 using json = nlohmann::json;
+
+// Added tokens (tokenizer.json /added_tokens, tokenizer_config.json /added_tokens_decoder).
+// Qwen3 has 26; the matcher tests each candidate at every template byte, so a bound keeps
+// both loading and encoding cheap. 65,536 is far above any published tokenizer.
+constexpr size_t kMaxAddedTokens = 65536;
 
 class Sax final : public nlohmann::json_sax<json> {
  public:
@@ -50,8 +56,8 @@ class Sax final : public nlohmann::json_sax<json> {
   }
   bool number_unsigned(number_unsigned_t v) override {
     if (mode() == Mode::kVocab) {
-      return v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())
-                 ? bad("token id out of range")
+      return v > static_cast<uint64_t>(limits::kMaxTokenId)
+                 ? bad("token id ", v, " out of range (allowed: 0 to ", limits::kMaxTokenId, ")")
                  : vocab_id(static_cast<int64_t>(v));
     }
     return scalar(v);
@@ -87,6 +93,7 @@ class Sax final : public nlohmann::json_sax<json> {
   }
 
   bool start_object(std::size_t) override {
+    if (stack_.size() >= limits::kMaxJsonDepth) return too_deep();
     if (mode() != Mode::kDom) return bad("expected ", mode() == Mode::kVocab ? "an integer token id" : "a merge");
     if (at_model_key("merges")) return bad("expected an array");
     if (at_model_key("vocab")) {
@@ -106,6 +113,7 @@ class Sax final : public nlohmann::json_sax<json> {
   }
 
   bool start_array(std::size_t) override {
+    if (stack_.size() >= limits::kMaxJsonDepth) return too_deep();
     switch (mode()) {
       case Mode::kVocab: return bad("expected an integer token id");
       case Mode::kMergePair: return bad("expected a string");
@@ -186,8 +194,11 @@ class Sax final : public nlohmann::json_sax<json> {
     return true;
   }
 
+  bool too_deep() { return bad("JSON nested deeper than ", limits::kMaxJsonDepth, " levels"); }
+
   bool vocab_id(int64_t v) {
     if (v < 0) return bad("negative token id");
+    if (v > limits::kMaxTokenId) return bad("token id ", v, " out of range (allowed: 0 to ", limits::kMaxTokenId, ")");
     spec_.vocab.set(stack_.back().key, static_cast<int32_t>(v));  // last duplicate wins
     return true;
   }
@@ -337,8 +348,9 @@ AddedToken parse_added(const Ctx& c, const json& t, const std::string& path) {
 }
 
 int32_t parse_id(const Ctx& c, const json& v, const std::string& path) {
-  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
-    c.fail_at(path, "expected a non-negative integer token id");
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{1} << 62) ||
+      v.get<int64_t>() < 0 || v.get<int64_t>() > limits::kMaxTokenId) {
+    c.fail_at(path, "expected a token id from 0 to ", limits::kMaxTokenId);
   }
   return static_cast<int32_t>(v.get<int64_t>());
 }
@@ -355,6 +367,7 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
   bool done = false;
   if (allow_fast && scan_tokenizer_json(text, fast)) {
     try {
+      limits::check_json_depth(fast.rest, label);
       root = json::parse(fast.rest);
       spec.vocab = std::move(fast.vocab);
       spec.merges = std::move(fast.merges);
@@ -363,6 +376,7 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
       saw_merges = fast.has_merges;
       done = true;
     } catch (const json::exception&) {
+    } catch (const Error&) {  // too deep: the SAX reader reports it with its JSON path
     }
   }
   if (!done) {
@@ -393,6 +407,9 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
   }
   if (const json* list = c.field(root, "", "added_tokens"); list && !list->is_null()) {
     if (!list->is_array()) c.fail_at("/added_tokens", "expected an array");
+    if (list->size() > kMaxAddedTokens) {
+      c.fail_at("/added_tokens", list->size(), " entries (allowed: up to ", kMaxAddedTokens, ")");
+    }
     // Ids as tokenizers assigns them when it loads the file (AddedVocabulary::add_tokens):
     // the "id" field is only checked (a mismatch is a warning there); a token already in
     // the vocabulary keeps its id, a new one takes the next id after the vocabulary.
@@ -413,6 +430,7 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
       if (const int32_t known = spec.vocab.find(a.content); known >= 0) {
         a.id = known;
       } else {
+        if (next_id > limits::kMaxTokenId) c.fail_at(path, "token id ", next_id, " out of range (allowed: 0 to ", limits::kMaxTokenId, ")");
         a.id = next_id++;
       }
       seen.emplace(a.content, spec.added.size());
@@ -424,10 +442,13 @@ TokenizerSpec parse_tokenizer_json(std::string_view text, const std::string& lab
 
 void apply_tokenizer_config(std::string_view text, const std::string& label, TokenizerSpec& spec) {
   json root;
+  limits::check_json_depth(text, label);
   try {
     root = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
     fail(label, ": byte ", e.byte, ": ", e.what());
+  } catch (const json::exception& e) {  // a number out of range (1e400)
+    fail(label, ": ", e.what());
   }
   const Ctx c{label};
   if (!root.is_object()) c.fail_at("/", "expected an object");
@@ -444,6 +465,12 @@ void apply_tokenizer_config(std::string_view text, const std::string& label, Tok
   const json* table = c.field(root, "", "added_tokens_decoder");
   if (!table || table->is_null()) return;
   if (!table->is_object()) c.fail_at("/added_tokens_decoder", "expected an object");
+  if (table->size() > kMaxAddedTokens) {
+    c.fail_at("/added_tokens_decoder", table->size(), " entries (allowed: up to ", kMaxAddedTokens, ")");
+  }
+  // id -> indices in spec.added: one lookup per entry (a scan per entry is quadratic).
+  std::unordered_multimap<int32_t, size_t> by_id;
+  for (size_t i = 0; i < spec.added.size(); ++i) by_id.emplace(spec.added[i].id, i);
   for (const auto& [key, value] : table->items()) {
     const std::string path = "/added_tokens_decoder/" + json_pointer_escape(key);
     int64_t id = -1;
@@ -453,18 +480,21 @@ void apply_tokenizer_config(std::string_view text, const std::string& label, Tok
       if (used != key.size()) id = -1;
     } catch (const std::exception&) {
     }
-    if (id < 0 || id > std::numeric_limits<int32_t>::max()) c.fail_at(path, "the key must be a token id");
+    if (id < 0 || id > limits::kMaxTokenId) {
+      c.fail_at(path, "the key must be a token id from 0 to ", limits::kMaxTokenId);
+    }
     AddedToken a = parse_added(c, value, path);
     a.id = static_cast<int32_t>(id);
-    bool known = false;
-    for (const AddedToken& have : spec.added) {
-      if (have.id != a.id) continue;
+    const auto [lo, hi] = by_id.equal_range(a.id);
+    for (auto it = lo; it != hi; ++it) {
+      const AddedToken& have = spec.added[it->second];
       if (have.content != a.content) {
         c.fail_at(path + "/content", "'", a.content, "' but tokenizer.json has '", have.content, "' for id ", a.id);
       }
-      known = true;
     }
-    if (!known) spec.added.push_back(std::move(a));
+    if (lo != hi) continue;
+    by_id.emplace(a.id, spec.added.size());
+    spec.added.push_back(std::move(a));
   }
 }
 

@@ -3,12 +3,14 @@
 #include "weights/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/error.h"
 #include "base/file.h"
+#include "base/limits.h"
 
 namespace qg::weights {
 
@@ -18,29 +20,44 @@ using nlohmann::json;
 namespace {
 
 json parse_json(const std::string& text, const std::string& source) {
+  limits::check_json_depth(text, source);
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail(source, ": not valid JSON (byte ", e.byte, "): ", e.what());
+  } catch (const json::exception& e) {  // e.g. a number out of range (1e400)
+    fail(source, ": not valid JSON: ", e.what());
   }
 }
 
+// A value for a message: short, whatever the input (an error must not echo megabytes).
+std::string brief(const json& v) {
+  std::string s = v.dump();
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
 // Reads a required positive integer field.
-int64_t get_positive(const json& j, const char* key, const std::string& src) {
+// Reads a required integer field in [1, max]. The upper bound is checked before anything
+// is sized from the value (a num_hidden_layers of 10^7 must not allocate 10^7 layers).
+int64_t get_positive(const json& j, const char* key, const std::string& src, int64_t max) {
   if (!j.contains(key)) fail(src, ": /", key, " is missing");
   const json& v = j[key];
-  if (!v.is_number_integer()) fail(src, ": /", key, " must be an integer, got ", v.dump());
+  if (!v.is_number_integer()) fail(src, ": /", key, " must be an integer, got ", brief(v));
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max)) {
+    fail(src, ": /", key, " ", brief(v), " is out of range (allowed: 1 to ", max, ")");
+  }
   const int64_t n = v.get<int64_t>();
-  if (n <= 0) fail(src, ": /", key, " must be positive, got ", n);
+  if (n <= 0 || n > max) fail(src, ": /", key, " ", n, " is out of range (allowed: 1 to ", max, ")");
   return n;
 }
 
 double get_positive_number(const json& j, const char* key, double fallback, const std::string& src) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
   const json& v = j[key];
-  if (!v.is_number()) fail(src, ": /", key, " must be a number, got ", v.dump());
+  if (!v.is_number()) fail(src, ": /", key, " must be a number, got ", brief(v));
   const double x = v.get<double>();
-  if (!(x > 0)) fail(src, ": /", key, " must be positive, got ", v.dump());
+  if (!(x > 0) || !std::isfinite(x)) fail(src, ": /", key, " must be a positive finite number, got ", brief(v));
   return x;
 }
 
@@ -51,7 +68,7 @@ std::vector<int32_t> get_ids(const json& j, const char* key, const std::string& 
   const json& v = j[key];
   auto one = [&](const json& x) {
     if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX) {
-      fail(src, ": /", key, " must hold non-negative token ids, got ", v.dump());
+      fail(src, ": /", key, " must hold non-negative token ids, got ", brief(v));
     }
     const auto id = static_cast<int32_t>(x.get<int64_t>());
     if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
@@ -66,7 +83,7 @@ std::vector<int32_t> get_ids(const json& j, const char* key, const std::string& 
 
 bool get_bool(const json& j, const char* key, bool fallback, const std::string& src) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_boolean()) fail(src, ": /", key, " must be true or false, got ", j[key].dump());
+  if (!j[key].is_boolean()) fail(src, ": /", key, " must be true or false, got ", brief(j[key]));
   return j[key].get<bool>();
 }
 
@@ -81,7 +98,7 @@ std::vector<std::string> get_label_map(const json& j, const char* map_key, const
   if (!m.is_object() || m.empty()) fail(src, ": /", map_key, " must be a non-empty object {\"0\": label, ...}");
   int64_t n = static_cast<int64_t>(m.size());
   if (j.contains(count_key)) {
-    n = get_positive(j, count_key, src);
+    n = get_positive(j, count_key, src, 4096);
     if (n != static_cast<int64_t>(m.size())) {
       fail(src, ": /", map_key, " has ", m.size(), " entries but /", count_key, " is ", n);
     }
@@ -100,7 +117,7 @@ std::vector<std::string> get_label_map(const json& j, const char* map_key, const
       fail(src, ": /", map_key, "/", key, ": keys must be the indices \"0\"..\"", n - 1, "\"");
     }
     if (!value.is_string() || value.get<std::string>().empty()) {
-      fail(src, ": /", map_key, "/", key, " must be a non-empty string, got ", value.dump());
+      fail(src, ": /", map_key, "/", key, " must be a non-empty string, got ", brief(value));
     }
     out[static_cast<size_t>(idx)] = value.get<std::string>();
   }
@@ -109,7 +126,7 @@ std::vector<std::string> get_label_map(const json& j, const char* map_key, const
 
 StreamHeadsConfig parse_stream_heads(const json& j, const std::string& src) {
   StreamHeadsConfig s;
-  s.guard_inner_size = get_positive(j, "guard_inner_size", src);
+  s.guard_inner_size = get_positive(j, "guard_inner_size", src, limits::kMaxIntermediateSize);
   s.response_risk_levels = get_label_map(j, "response_risk_level_map", "num_risk_level", src);
   s.response_categories = get_label_map(j, "response_category_map", "num_category", src);
   s.query_risk_levels = get_label_map(j, "query_risk_level_map", "num_query_risk_level", src);
@@ -139,16 +156,16 @@ Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& 
     if (c.model_type != "qwen3") fail(src, ": /model_type: expected \"qwen3\", got \"", c.model_type, "\"");
   }
 
-  c.hidden_size = get_positive(j, "hidden_size", src);
-  c.intermediate_size = get_positive(j, "intermediate_size", src);
-  c.num_hidden_layers = get_positive(j, "num_hidden_layers", src);
-  c.num_attention_heads = get_positive(j, "num_attention_heads", src);
+  c.hidden_size = get_positive(j, "hidden_size", src, limits::kMaxHiddenSize);
+  c.intermediate_size = get_positive(j, "intermediate_size", src, limits::kMaxIntermediateSize);
+  c.num_hidden_layers = get_positive(j, "num_hidden_layers", src, limits::kMaxLayers);
+  c.num_attention_heads = get_positive(j, "num_attention_heads", src, limits::kMaxHeads);
   c.num_key_value_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
-                              ? get_positive(j, "num_key_value_heads", src)
+                              ? get_positive(j, "num_key_value_heads", src, limits::kMaxHeads)
                               : c.num_attention_heads;  // HF default: plain multi-head attention
-  c.vocab_size = get_positive(j, "vocab_size", src);
+  c.vocab_size = get_positive(j, "vocab_size", src, limits::kMaxVocabSize);
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
-    c.head_dim = get_positive(j, "head_dim", src);
+    c.head_dim = get_positive(j, "head_dim", src, limits::kMaxHeadDim);
   } else {
     if (c.hidden_size % c.num_attention_heads != 0) {
       fail(src, ": /head_dim is absent and hidden_size ", c.hidden_size,
@@ -156,11 +173,24 @@ Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& 
     }
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
+  if (c.q_dim() > limits::kMaxHiddenSize * 4) {
+    fail(src, ": num_attention_heads x head_dim = ", c.q_dim(), " is out of range (allowed: up to ",
+         limits::kMaxHiddenSize * 4, ")");
+  }
   c.max_position_embeddings = j.contains("max_position_embeddings")
-                                  ? get_positive(j, "max_position_embeddings", src)
+                                  ? get_positive(j, "max_position_embeddings", src, limits::kMaxPositions)
                                   : 32768;
   c.rms_norm_eps = get_positive_number(j, "rms_norm_eps", 1e-6, src);
   c.rope_theta = get_positive_number(j, "rope_theta", 10000.0, src);  // HF Qwen3Config default
+  // RoPE needs theta > 1 (inv_freq = theta^(-2i/d) must decrease); eps must be small
+  // against unit-scale activations. Outside these the forward pass computes garbage
+  // that still yields a confident-looking verdict.
+  if (!(c.rope_theta > 1.0) || c.rope_theta > 1e12) {
+    fail(src, ": /rope_theta ", c.rope_theta, " is out of range (allowed: above 1, up to 1e12)");
+  }
+  if (c.rms_norm_eps > 0.1 || c.rms_norm_eps < 1e-30) {
+    fail(src, ": /rms_norm_eps ", c.rms_norm_eps, " is out of range (allowed: 1e-30 to 0.1)");
+  }
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false, src);
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.torch_dtype = j["torch_dtype"];
 
@@ -183,10 +213,10 @@ Qwen3Config Qwen3Config::parse(const std::string& json_text, const std::string& 
   // refuse rather than compute something else.
   if (get_bool(j, "attention_bias", false, src)) fail(src, ": /attention_bias true is not supported");
   if (j.contains("hidden_act") && j["hidden_act"] != "silu") {
-    fail(src, ": /hidden_act ", j["hidden_act"].dump(), " is not supported (only \"silu\")");
+    fail(src, ": /hidden_act ", brief(j["hidden_act"]), " is not supported (only \"silu\")");
   }
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    fail(src, ": /rope_scaling ", j["rope_scaling"].dump(), " is not supported (only null)");
+    fail(src, ": /rope_scaling ", brief(j["rope_scaling"]), " is not supported (only null)");
   }
   if (get_bool(j, "use_sliding_window", false, src)) fail(src, ": /use_sliding_window true is not supported");
   if (c.architecture == "Qwen3ForGuardModel") {

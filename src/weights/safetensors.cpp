@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/limits.h"
 
 namespace qg::weights {
 
@@ -57,6 +58,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path, LoadMode mod
   if (header_len < 2) fail(fname, ": header length ", header_len, " is too small for a JSON object");
 
   const char* hbegin = reinterpret_cast<const char*>(file_.data() + 8);
+  limits::check_json_depth(std::string_view(hbegin, static_cast<size_t>(header_len)), fname + ": header");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(hbegin, hbegin + header_len);
@@ -64,6 +66,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path, LoadMode mod
     // e.byte is 1-based within the header; report the file offset as well.
     fail(fname, ": header is not valid JSON (header byte ", e.byte, ", file offset ", 8 + e.byte - 1,
          "): ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number out of range (1e400)
+    fail(fname, ": header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) fail(fname, ": header JSON is not an object");
 
@@ -92,6 +96,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path, LoadMode mod
     v.name = name;
     v.file = fname;
     v.dtype = parse_safetensors_dtype(t["dtype"].get<std::string>(), where);
+    if (t["shape"].size() > 8) fail(where, ": shape has ", t["shape"].size(), " dimensions (allowed: up to 8)");
     uint64_t numel = 1;
     for (const auto& d : t["shape"]) {
       if (!d.is_number_unsigned()) fail(where, ": shape ", t["shape"].dump(), " has a non-integer or negative dimension");
@@ -112,7 +117,10 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path, LoadMode mod
       fail(where, ": data_offsets ", off.dump(), " out of range: the data section has ", data_size,
            " bytes (file truncated?)");
     }
-    const uint64_t expect = numel * dtype_size(v.dtype);
+    uint64_t expect = 0;
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_size(v.dtype)), &expect)) {
+      fail(where, ": shape ", v.shape_str(), " is too large");
+    }
     if (end - begin != expect) {
       fail(where, ": byte length ", end - begin, " (data_offsets ", off.dump(), ") does not match shape ",
            v.shape_str(), " x ", dtype_name(v.dtype), " = ", expect, " bytes");

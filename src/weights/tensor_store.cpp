@@ -3,6 +3,7 @@
 // save_pretrained) is {"metadata": {...}, "weight_map": {"tensor name": "shard file"}}.
 #include "weights/tensor_store.h"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -11,6 +12,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "weights/gguf_qwen3.h"
+#include "base/limits.h"
 
 namespace qg::weights {
 
@@ -43,10 +45,14 @@ TensorStore TensorStore::open(const fs::path& dir, LoadMode mode) {
   TensorStore s;
   s.source_ = kIndexFile;
   nlohmann::json j;
+  const std::string text = qg::read_file(index);
+  limits::check_json_depth(text, kIndexFile);
   try {
-    j = nlohmann::json::parse(qg::read_file(index));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail(kIndexFile, ": not valid JSON (byte ", e.byte, "): ", e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number out of range (1e400)
+    fail(kIndexFile, ": not valid JSON: ", e.what());
   }
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
     fail(kIndexFile, ": /weight_map is missing or not an object");
@@ -58,8 +64,20 @@ TensorStore TensorStore::open(const fs::path& dir, LoadMode mode) {
     if (!it.value().is_string()) fail(kIndexFile, ": /weight_map/", it.key(), " is not a string");
     const std::string shard = it.value().get<std::string>();
     // The index may only point at files inside the checkpoint folder.
-    if (shard.empty() || shard.find('/') != std::string::npos || shard == "." || shard == "..") {
-      fail(kIndexFile, ": /weight_map/", it.key(), ": shard name \"", shard, "\" is not a plain file name");
+    // A NUL would cut the name short at the system call (open "a.safetensors\0../x"
+    // opens "a.safetensors"); control characters have no business in a file name.
+    const bool control = std::any_of(shard.begin(), shard.end(), [](char ch) {
+      return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+    });
+    if (shard.empty() || control || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
+        shard == "." || shard == "..") {
+      std::string shown;
+      for (char ch : shard) {
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) shown += cat("\\x", std::hex, +static_cast<unsigned char>(ch));
+        else shown += ch;
+      }
+      fail(kIndexFile, ": /weight_map/", it.key(), ": shard name \"", shown,
+           "\" is not a plain file name (no '/', '\\' or control characters)");
     }
     per_shard[shard][it.key()] = shard;
   }

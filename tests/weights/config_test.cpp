@@ -86,7 +86,20 @@ TEST(ConfigTest, RefusesInconsistentValues) {
   expect_error(j, {"/num_key_value_heads 3", "divide num_attention_heads 4"});
   j = base();
   j["hidden_size"] = 0;
-  expect_error(j, {"/hidden_size", "positive"});
+  expect_error(j, {"/hidden_size 0 is out of range (allowed: 1 to 65536)"});
+  // Sizes are bounded before anything is allocated from them (docs/STYLE.md, "Limits").
+  j = base();
+  j["num_hidden_layers"] = 10000000;
+  expect_error(j, {"/num_hidden_layers 10000000 is out of range (allowed: 1 to 1024)"});
+  j = base();
+  j["vocab_size"] = 18446744073709551615ull;
+  expect_error(j, {"/vocab_size", "out of range"});
+  j = base();
+  j["rope_theta"] = 1e-30;
+  expect_error(j, {"/rope_theta", "out of range"});
+  j = base();
+  j["rms_norm_eps"] = 0.5;
+  expect_error(j, {"/rms_norm_eps", "out of range"});
   j = base();
   j["vocab_size"] = "many";
   expect_error(j, {"/vocab_size", "integer"});

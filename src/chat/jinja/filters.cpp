@@ -51,7 +51,10 @@ Value join_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   for (const Value& item : iterate(in, v)) {
     if (!first) out.append(sep);
     first = false;
-    out.append((attr && !attr->is_none() ? attr_path(in, item, attr->to_str().bytes) : item).to_str());
+    const Str piece = (attr && !attr->is_none() ? attr_path(in, item, attr->to_str().bytes) : item).to_str();
+    in.check_string_size(out.bytes.size() + piece.bytes.size() + sep.bytes.size());
+    in.charge(1);
+    out.append(piece);
   }
   return Value::string(std::move(out));
 }
@@ -132,7 +135,10 @@ Value sort_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
 
 Value indent_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   const Value* w = arg(a, kw, 0, "width");
-  Str ind = w && w->is_string() ? w->as_str() : Str(std::string(static_cast<size_t>(w ? w->as_int() : 4), ' '));
+  if (w && !w->is_string() && !w->is_int() && !w->is_bool()) in.raise("indent: width must be an integer or a string");
+  const int64_t width = w && !w->is_string() ? std::max<int64_t>(0, w->as_int()) : 4;  // ' ' * -1 == ''
+  if (!(w && w->is_string())) in.check_string_size(static_cast<size_t>(std::min<int64_t>(width, INT64_MAX / 2)));
+  Str ind = w && w->is_string() ? w->as_str() : Str(std::string(static_cast<size_t>(width), ' '));
   const bool first = flag(a, kw, 1, "first");
   const bool blank = flag(a, kw, 2, "blank");
   if (!v.is_string()) in.raise(std::string("indent: unsupported operand type(s) for +=: '") + v.type_name() + "' and 'str'");
@@ -142,6 +148,10 @@ Value indent_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   Kwargs nokw;
   const Value lines_v = method(in, Value::string(s), "splitlines");
   const List lines = in.call(lines_v, none, nokw).as_list();
+  // The result is the text plus one indent per line: check it before building it.
+  if (!ind.bytes.empty() && lines.size() + 1 > (in.limits().max_string_bytes - std::min(in.limits().max_string_bytes, s.bytes.size())) / ind.bytes.size()) {
+    in.check_string_size(in.limits().max_string_bytes + 1);
+  }
   Str out;
   for (size_t i = 0; i < lines.size(); ++i) {
     const Str& line = lines[i].as_str();
@@ -168,6 +178,8 @@ Value tojson_filter(Interp& in, const Value& v, Args& a, Kwargs& kw) {
   int indent = -1;
   if (ind && !ind->is_none()) {
     if (!ind->is_int()) in.raise("tojson: indent must be an integer");
+    // Each line repeats the indent once per level: a huge one multiplies the output.
+    if (ind->as_int() > 1024) in.raise(cat("tojson: indent ", ind->as_int(), " is out of range (allowed: up to 1024)"));
     indent = static_cast<int>(std::max<int64_t>(0, ind->as_int()));
   }
   Str out;
@@ -239,7 +251,10 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     const Value* n = arg(a, kw, 1, "new");
     const Value* c = arg(a, kw, 2, "count");
     if (!o || !n) in.raise("replace filter needs old and new");
-    return Value::string(py::replace(v.to_str(), o->to_str(), n->to_str(), c && !c->is_none() ? c->as_int() : -1));
+    const Str sv = v.to_str(), so = o->to_str(), sn = n->to_str();
+    const int64_t count = c && !c->is_none() ? c->as_int() : -1;
+    in.check_string_size(py::replace_size(sv, so, sn, count));
+    return Value::string(py::replace(sv, so, sn, count));
   }
   if (name == "join") return join_filter(in, v, a, kw);
   if (name == "first" || name == "last") {
@@ -283,6 +298,7 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     for (const Value& item : iterate(in, v)) {
       const Value k = sort_key(attr ? attr_path(in, item, attr->to_str().bytes) : item, cs);
       require_hashable(in, k);
+      in.charge(static_cast<int64_t>(seen.size()) + 1);  // a scan per item: quadratic, so it is paid for
       if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return s.equals(k); })) continue;
       seen.push_back(k);
       out.push_back(item);
@@ -306,7 +322,13 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
     const Value* attr = arg(a, kw, 0, "attribute");
     const Value* start = arg(a, kw, 1, "start");
     Value acc = start ? *start : Value::integer(0);
-    for (const Value& item : iterate(in, v)) acc = binary_op(in, "+", acc, attr ? attr_path(in, item, attr->to_str().bytes) : item);
+    for (const Value& item : iterate(in, v)) {
+      acc = binary_op(in, "+", acc, attr ? attr_path(in, item, attr->to_str().bytes) : item);
+      // Each step copies the sum so far (strings and lists): charge for it.
+      in.charge(1 + static_cast<int64_t>(acc.is_string() ? acc.as_str().bytes.size() / 64
+                                         : acc.is_list()  ? acc.as_list().size()
+                                                          : 0));
+    }
     return acc;
   }
   if ((name == "int" || name == "float") && v.is_undefined()) {
@@ -339,6 +361,7 @@ Value apply_filter(Interp& in, const std::string& name, const Value& v, Args& a,
   }
   if (name == "abs") {
     if (!v.is_number()) in.raise(std::string("bad operand type for abs(): '") + v.type_name() + "'");
+    if (!v.is_float() && v.as_int() == INT64_MIN) in.raise("integer overflow: values beyond 64 bits are not supported");
     return v.is_float() ? Value::floating(std::fabs(v.as_float())) : Value::integer(std::llabs(v.as_int()));
   }
   if (name == "round") {

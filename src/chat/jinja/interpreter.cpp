@@ -14,7 +14,26 @@ namespace {
 
 // The placeholder name the parser gives the body of {% set x | f %} / {% filter f %}.
 constexpr std::string_view kBlockBody = "\x01" "body";
-constexpr int kMaxDepth = 200;  // nested macro calls: guards the C++ stack
+// Nested eval()/exec_stmt() frames. The parser bounds one template's tree depth
+// (kMaxNesting); macros calling macros multiply it, so the C++ stack needs its own bound
+// (~1 KB per frame pair with sanitizers: a few MB at most).
+constexpr int kMaxEvalNesting = 3000;
+// A loop iteration builds the 12-entry `loop` map and a scope: it costs as much as a dozen
+// plain steps, and is charged so (RenderLimits::max_steps counts work, not nodes).
+constexpr int64_t kStepsPerIteration = 16;
+
+// RAII count of eval/exec nesting.
+struct NestGuard {
+  int& n;
+  NestGuard(int& n_, const Interp& in) : n(n_) {
+    if (++n > kMaxEvalNesting) {
+      --n;
+      in.raise("template evaluation nested deeper than " + std::to_string(kMaxEvalNesting) +
+               " levels (recursion limit)");
+    }
+  }
+  ~NestGuard() { --n; }
+};
 
 Value builtin(std::string_view name) {
   if (name == "range") {
@@ -42,18 +61,30 @@ Value builtin(std::string_view name) {
       Map m;
       for (const Value& x : a) {
         if (!x.is_map()) in.raise("namespace() positional argument must be a mapping");
-        for (const auto& [k, v] : x.as_map().entries) m.set(k, v);
+        for (const auto& [k, v] : x.as_map().entries) {
+          in.charge(static_cast<int64_t>(m.entries.size()) + 1);
+          m.set(k, v);
+        }
       }
-      for (auto& [k, v] : kw) m.set(Value::string(k), v);
+      for (auto& [k, v] : kw) {
+        in.charge(static_cast<int64_t>(m.entries.size()) + 1);  // Map::set scans: quadratic, paid for
+        m.set(Value::string(k), v);
+      }
       return Value::ns(std::move(m));
     });
     static const Value dict = Value::callable("dict", [](Interp& in, Args& a, Kwargs& kw) {
       Map m;
       for (const Value& x : a) {
         if (!x.is_map()) in.raise("dict() positional argument must be a mapping");
-        for (const auto& [k, v] : x.as_map().entries) m.set(k, v);
+        for (const auto& [k, v] : x.as_map().entries) {
+          in.charge(static_cast<int64_t>(m.entries.size()) + 1);
+          m.set(k, v);
+        }
       }
-      for (auto& [k, v] : kw) m.set(Value::string(k), v);
+      for (auto& [k, v] : kw) {
+        in.charge(static_cast<int64_t>(m.entries.size()) + 1);
+        m.set(Value::string(k), v);
+      }
       return Value::map(std::move(m));
     });
     return is_ns ? ns : dict;
@@ -81,7 +112,49 @@ Value builtin(std::string_view name) {
 
 }  // namespace
 
-Interp::Interp(const Source& src, Frame globals) : src_(src) { frames_.push_back(std::move(globals)); }
+Interp::Interp(const Source& src, Frame globals, const RenderLimits& limits) : src_(src), limits_(limits) {
+  frames_.push_back(std::move(globals));
+}
+
+void Interp::steps_exceeded() const {
+  raise(cat("template evaluation exceeded its budget of ", limits_.max_steps,
+            " steps (RenderLimits::max_steps): an endless or enormous loop?"));
+}
+
+void Interp::check_string_size(size_t bytes) const {
+  if (bytes > limits_.max_string_bytes) {
+    raise(cat("string of ", bytes, " bytes exceeds the limit of ", limits_.max_string_bytes,
+              " bytes (RenderLimits::max_string_bytes)"));
+  }
+}
+
+void Interp::check_items(size_t n) const {
+  if (n > limits_.max_items) {
+    raise(cat("list or dict of ", n, " items exceeds the limit of ", limits_.max_items,
+              " items (RenderLimits::max_items)"));
+  }
+}
+
+void Interp::check_output(const Str& out) const {
+  if (out.bytes.size() > limits_.max_output_bytes) {
+    raise(cat("rendered output exceeds the limit of ", limits_.max_output_bytes,
+              " bytes (RenderLimits::max_output_bytes)"));
+  }
+}
+
+const Value& Interp::built(const Value& v) {
+  if (v.is_string()) {
+    check_string_size(v.as_str().bytes.size());
+    charge(static_cast<int64_t>(v.as_str().bytes.size() / 64));
+  } else if (v.is_list()) {
+    check_items(v.as_list().size());
+    charge(static_cast<int64_t>(v.as_list().size()));
+  } else if (v.is_map()) {
+    check_items(v.as_map().entries.size());
+    charge(static_cast<int64_t>(v.as_map().entries.size()));
+  }
+  return v;
+}
 
 void Interp::raise(const std::string& msg) const { raise_at(pos_, msg); }
 
@@ -121,7 +194,10 @@ void Interp::assign(const std::string& name, Value v) {
 Value Interp::call(const Value& fn, Args& args, Kwargs& kwargs) {
   if (fn.is_undefined()) raise(fn.undefined_hint().empty() ? "undefined value is not callable" : fn.undefined_hint());
   if (!fn.is_callable()) raise(std::string("'") + fn.type_name() + "' object is not callable");
-  if (++depth_ > kMaxDepth) raise("maximum recursion depth exceeded");
+  if (++depth_ > limits_.max_call_depth) {
+    raise(cat("maximum recursion depth exceeded (", limits_.max_call_depth,
+              " nested calls, RenderLimits::max_call_depth)"));
+  }
   Value r = fn.as_callable().fn(*this, args, kwargs);
   --depth_;
   return r;
@@ -136,6 +212,14 @@ Interp::Flow Interp::exec(const Body& body, Str& out) {
 }
 
 Interp::Flow Interp::exec_stmt(const Stmt& s, Str& out) {
+  const NestGuard guard(nesting_, *this);
+  charge(1);
+  const Flow f = exec_stmt_inner(s, out);
+  check_output(out);
+  return f;
+}
+
+Interp::Flow Interp::exec_stmt_inner(const Stmt& s, Str& out) {
   switch (s.kind) {
     case StmtKind::kData: out.append(s.text); return Flow::kNormal;
     case StmtKind::kOutput: {
@@ -172,6 +256,12 @@ Interp::Flow Interp::exec_stmt(const Stmt& s, Str& out) {
       if (!s.attr.empty()) {
         const Value ns = lookup(s.targets[0]);
         if (!ns.is_namespace()) raise_at(s.pos, "cannot assign attribute on non-namespace object");
+        // A namespace holding a namespace could hold itself (a cycle that printing would
+        // follow forever); no chat template needs one.
+        if (v.holds_namespace()) raise_at(s.pos, "a namespace attribute cannot hold a namespace");
+        if (v.depth() >= kMaxValueDepth / 2) {
+          raise_at(s.pos, cat("a namespace attribute cannot hold a value nested ", v.depth(), " levels deep"));
+        }
         ns.mutable_namespace().set(Value::string(s.attr), std::move(v));
       } else if (s.targets.size() == 1) {
         assign(s.targets[0], std::move(v));
@@ -241,6 +331,7 @@ Interp::Flow Interp::exec_for(const Stmt& s, Str& out) {
         const List parts = iterate(*this, item);
         for (size_t i = 0; i < s.targets.size() && i < parts.size(); ++i) assign(s.targets[i], parts[i]);
       }
+      charge(1);
       const bool keep = eval(*s.cond).truthy();
       frames_.pop_back();
       if (keep) kept.push_back(item);
@@ -261,6 +352,7 @@ void Interp::loop_body(const Stmt& s, const List& items, Str& out, int depth) {
     return a[static_cast<size_t>(*index) % a.size()];
   });
   for (int64_t i = 0; i < n; ++i) {
+    charge(kStepsPerIteration);
     frames_.emplace_back();
     Frame& f = frames_.back();
     f.reserve(s.targets.size() + 1);
@@ -394,6 +486,8 @@ Value Interp::eval_compare(const Expr& e) {
 }
 
 Value Interp::eval(const Expr& e) {
+  const NestGuard guard(nesting_, *this);
+  charge(1);
   switch (e.kind) {
     case ExprKind::kLiteral: return e.value;
     case ExprKind::kName: return lookup(e.name);
@@ -402,7 +496,7 @@ Value Interp::eval(const Expr& e) {
       List items;
       items.reserve(e.items.size());
       for (const ExprPtr& x : e.items) items.push_back(eval(*x));
-      return Value::list(std::move(items), e.kind == ExprKind::kTuple);
+      return built(Value::list(std::move(items), e.kind == ExprKind::kTuple));
     }
     case ExprKind::kDict: {
       Map m;
@@ -410,9 +504,10 @@ Value Interp::eval(const Expr& e) {
         Value k = eval(*e.items[i]);
         pos_ = e.items[i]->pos;
         require_hashable(*this, k);
+        charge(static_cast<int64_t>(m.entries.size()));  // Map::set scans the entries
         m.set(std::move(k), eval(*e.items[i + 1]));
       }
-      return Value::map(std::move(m));
+      return built(Value::map(std::move(m)));
     }
     case ExprKind::kGetattr: {
       const Value obj = eval(*e.a);
@@ -431,10 +526,10 @@ Value Interp::eval(const Expr& e) {
       const Value c = e.c ? eval(*e.c) : Value::none();
       const Value d = e.d ? eval(*e.d) : Value::none();
       pos_ = e.pos;
-      return slice(*this, obj, b, c, d);
+      return built(slice(*this, obj, b, c, d));
     }
-    case ExprKind::kCall: return eval_call(e);
-    case ExprKind::kFilter: return eval_filter(e);
+    case ExprKind::kCall: return built(eval_call(e));
+    case ExprKind::kFilter: return built(eval_filter(e));
     case ExprKind::kTest: return Value::boolean(eval_test(e));
     case ExprKind::kNeg:
     case ExprKind::kPos: {
@@ -442,7 +537,9 @@ Value Interp::eval(const Expr& e) {
       pos_ = e.pos;
       if (!v.is_number()) raise(std::string("bad operand type for unary ") + (e.kind == ExprKind::kNeg ? "-" : "+") + ": '" + v.type_name() + "'");
       if (e.kind == ExprKind::kPos) return v.is_bool() ? Value::integer(v.as_int()) : v;
-      return v.is_float() ? Value::floating(-v.as_float()) : Value::integer(-v.as_int());
+      if (v.is_float()) return Value::floating(-v.as_float());
+      if (v.as_int() == INT64_MIN) raise("integer overflow: values beyond 64 bits are not supported");
+      return Value::integer(-v.as_int());
     }
     case ExprKind::kNot: return Value::boolean(!eval(*e.a).truthy());
     case ExprKind::kAnd: {
@@ -460,9 +557,9 @@ Value Interp::eval(const Expr& e) {
       if (e.name == "~") {
         Str s = a.to_str();
         s.append(b.to_str());
-        return Value::string(std::move(s));
+        return built(Value::string(std::move(s)));
       }
-      return binary_op(*this, e.name, a, b);
+      return built(binary_op(*this, e.name, a, b));
     }
     case ExprKind::kCompare: return eval_compare(e);
     case ExprKind::kCond:

@@ -71,7 +71,32 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
   if (name == "split" || name == "rsplit") {
     const Str* sep = opt_str(in, arg(a, kw, 0, "sep"), "sep");
     if (sep && sep->bytes.empty()) in.raise("empty separator");
-    return str_list(py::split(s, sep, opt_int(in, arg(a, kw, 1, "maxsplit"), -1), name == "rsplit"));
+    // At most max_items + 1 pieces are built; more is the items limit's error.
+    const auto cap = static_cast<int64_t>(in.limits().max_items);
+    int64_t maxsplit = opt_int(in, arg(a, kw, 1, "maxsplit"), -1);
+    const bool capped = maxsplit < 0 || maxsplit > cap;
+    if (capped) {
+      maxsplit = cap;
+      // Count the pieces first (a scan, no allocation): too many is an error before
+      // a million strings are built.
+      size_t pieces = 0;
+      const std::string& b = s.bytes;
+      if (sep) {
+        pieces = 1;
+        for (size_t p = b.find(sep->bytes); p != std::string::npos; p = b.find(sep->bytes, p + sep->bytes.size())) ++pieces;
+      } else {
+        bool in_word = false;
+        for (size_t i = 0; i < b.size();) {
+          const bool sp = py::isspace(py::next_cp(b, i));
+          if (!sp && !in_word) ++pieces;
+          in_word = !sp;
+        }
+      }
+      if (pieces > static_cast<size_t>(cap)) in.check_items(pieces);
+    }
+    auto parts = py::split(s, sep, maxsplit, name == "rsplit");
+    if (capped && parts.size() > static_cast<size_t>(cap)) in.check_items(parts.size());
+    return str_list(std::move(parts));
   }
   if (name == "upper") return Value::string(py::change_case(s, py::Case::kUpper));
   if (name == "lower") return Value::string(py::change_case(s, py::Case::kLower));
@@ -81,7 +106,9 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
     const Value* o = arg(a, kw, 0, "old");
     const Value* n = arg(a, kw, 1, "new");
     if (!o || !n || !o->is_string() || !n->is_string()) in.raise("replace() arguments must be str");
-    return Value::string(py::replace(s, o->as_str(), n->as_str(), opt_int(in, arg(a, kw, 2, "count"), -1)));
+    const int64_t count = opt_int(in, arg(a, kw, 2, "count"), -1);
+    in.check_string_size(py::replace_size(s, o->as_str(), n->as_str(), count));
+    return Value::string(py::replace(s, o->as_str(), n->as_str(), count));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     const Value* x = arg(a, kw, 0, "sub");
@@ -109,6 +136,8 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
       if (!v.is_string()) in.raise(std::string("sequence item: expected str instance, ") + v.type_name() + " found");
       if (!first) out.append(s);
       first = false;
+      in.check_string_size(out.bytes.size() + v.as_str().bytes.size() + s.bytes.size());
+      in.charge(1);
       out.append(v.as_str());
     }
     return Value::string(std::move(out));
@@ -123,6 +152,7 @@ Value str_method(Interp& in, const Value& self, const std::string& name, Args& a
       const uint32_t cp = py::next_cp(b, i);
       if (!line_break(cp)) continue;
       if (cp == '\r' && i < b.size() && b[i] == '\n') ++i;
+      if (lines.size() >= in.limits().max_items) in.check_items(lines.size() + 1);
       lines.push_back(s.slice(start, keep ? i : at));
       start = i;
     }

@@ -3,6 +3,7 @@
 // raises when it is used (printed as "", false, iterates as empty).
 #include "chat/jinja/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "chat/jinja/pystr.h"
@@ -23,7 +24,9 @@ static Value checked(Interp& in, int64_t a, int64_t b, char op) {
   return Value::integer(r);
 }
 
-static int64_t floordiv(int64_t a, int64_t b) {
+static int64_t floordiv(Interp& in, int64_t a, int64_t b) {
+  // INT64_MIN / -1 is the one quotient that does not fit (and traps on x86).
+  if (a == INT64_MIN && b == -1) in.raise("integer overflow: values beyond 64 bits are not supported");
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
@@ -62,6 +65,7 @@ static Str printf_format(Interp& in, const Str& f, const Value& arg) {
       v.repr_into(out);
     } else {
       if (!v.is_number()) in.raise(std::string("%") + c + " format: a real number is required, not " + v.type_name());
+      if (v.is_float() && !(std::fabs(v.as_float()) < 9.2e18)) in.raise("%d format: float out of the 64-bit integer range");
       out.append(std::to_string(v.is_float() ? static_cast<int64_t>(v.as_float()) : v.as_int()), v.scalar_origin());
     }
   }
@@ -82,11 +86,13 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
   if (op == "+") {
     if (nums) return flt ? Value::floating(a.as_float() + b.as_float()) : checked(in, a.as_int(), b.as_int(), '+');
     if (a.is_string() && b.is_string()) {
+      in.check_string_size(a.as_str().bytes.size() + b.as_str().bytes.size());
       Str s = a.as_str();
       s.append(b.as_str());
       return Value::string(std::move(s));
     }
     if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+      in.check_items(a.as_list().size() + b.as_list().size());
       List l = a.as_list();
       l.insert(l.end(), b.as_list().begin(), b.as_list().end());
       return Value::list(std::move(l), a.is_tuple());
@@ -99,7 +105,16 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
     const Value* seq = a.is_string() || a.is_list() ? &a : b.is_string() || b.is_list() ? &b : nullptr;
     const Value* cnt = seq == &a ? &b : &a;
     if (seq && (cnt->is_int() || cnt->is_bool())) {
-      const int64_t n = cnt->as_int();
+      const int64_t n = std::max<int64_t>(cnt->as_int(), 0);  // Python: a negative count gives ""
+      // The size is checked before anything is built: 'a' * 10**10 must not allocate, and
+      // '' * 10**18 must not loop (the caller charges steps for the result's size).
+      const size_t unit = seq->is_string() ? seq->as_str().bytes.size() : seq->as_list().size();
+      if (unit == 0) return seq->is_string() ? Value::string(Str()) : Value::list({}, seq->is_tuple());
+      const size_t cap = seq->is_string() ? in.limits().max_string_bytes : in.limits().max_items;
+      if (static_cast<uint64_t>(n) > cap / unit) {
+        if (seq->is_string()) in.check_string_size(cap + 1);
+        in.check_items(cap + 1);
+      }
       if (seq->is_string()) {
         Str s;
         for (int64_t i = 0; i < n; ++i) s.append(seq->as_str());
@@ -118,7 +133,7 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
     if (nums) {
       if (b.as_float() == 0) in.raise("integer division or modulo by zero");
       if (flt) return Value::floating(std::floor(a.as_float() / b.as_float()));
-      return Value::integer(floordiv(a.as_int(), b.as_int()));
+      return Value::integer(floordiv(in, a.as_int(), b.as_int()));
     }
   } else if (op == "%") {
     if (nums) {
@@ -128,15 +143,22 @@ Value binary_op(Interp& in, std::string_view op, const Value& a, const Value& b)
         if (m != 0 && ((m < 0) != (b.as_float() < 0))) m += b.as_float();
         return Value::floating(m);
       }
-      return Value::integer(a.as_int() - floordiv(a.as_int(), b.as_int()) * b.as_int());
+      if (b.as_int() == -1) return Value::integer(0);  // also INT64_MIN % -1
+      return Value::integer(a.as_int() - floordiv(in, a.as_int(), b.as_int()) * b.as_int());
     }
     if (a.is_string()) return Value::string(printf_format(in, a.as_str(), b));
   } else if (op == "**") {
     if (nums) {
       if (!flt && b.as_int() >= 0) {
-        Value r = Value::integer(1);
-        for (int64_t i = 0; i < b.as_int(); ++i) r = checked(in, r.as_int(), a.as_int(), '*');
-        return r;
+        // Square-and-multiply: at most 63 squarings, each checked (x ** 10**18 must not
+        // loop 10^18 times; 1 ** 10**18 is 1).
+        int64_t base = a.as_int(), e = b.as_int(), r = 1;
+        while (e > 0) {
+          if (e & 1) r = checked(in, r, base, '*').as_int();
+          e >>= 1;
+          if (e > 0) base = checked(in, base, base, '*').as_int();
+        }
+        return Value::integer(r);
       }
       return Value::floating(std::pow(a.as_float(), b.as_float()));
     }
@@ -316,6 +338,10 @@ List iterate(Interp& in, const Value& v) {
     }
     case Value::Kind::kString: {
       const Str& s = v.as_str();
+      // One value per character: bounded before building (a 64 MiB string would be
+      // gigabytes of one-character strings).
+      if (s.bytes.size() > in.limits().max_items) in.check_items(py::cp_count(s.bytes));
+      in.charge(static_cast<int64_t>(s.bytes.size()));
       List chars;
       for (size_t i = 0; i < s.bytes.size();) {
         const size_t start = i;

@@ -1,5 +1,6 @@
 // Recursive-descent Jinja parser, expression half: jinja2's precedence climbing from
 // parse_tuple down to parse_primary, plus filters, tests, calls and subscripts.
+#include <cerrno>
 #include <cstdlib>
 
 #include "chat/jinja/parser_impl.h"
@@ -35,8 +36,10 @@ bool Parser::tuple_ends(std::string_view extra_end) const {
 }
 
 ExprPtr Parser::parse_condexpr() {
+  Nest nest(*this);
   ExprPtr e = parse_or();
   while (is_name("if")) {
+    deeper();
     auto c = node(ExprKind::kCond, next().pos);
     c->a = parse_or();
     c->b = std::move(e);
@@ -47,8 +50,10 @@ ExprPtr Parser::parse_condexpr() {
 }
 
 ExprPtr Parser::parse_or() {
+  Nest nest(*this);
   ExprPtr e = parse_and();
   while (is_name("or")) {
+    deeper();
     auto n = node(ExprKind::kOr, next().pos);
     n->a = std::move(e);
     n->b = parse_and();
@@ -58,8 +63,10 @@ ExprPtr Parser::parse_or() {
 }
 
 ExprPtr Parser::parse_and() {
+  Nest nest(*this);
   ExprPtr e = parse_not();
   while (is_name("and")) {
+    deeper();
     auto n = node(ExprKind::kAnd, next().pos);
     n->a = std::move(e);
     n->b = parse_not();
@@ -69,7 +76,9 @@ ExprPtr Parser::parse_and() {
 }
 
 ExprPtr Parser::parse_not() {
+  Nest nest(*this);
   if (is_name("not")) {
+    deeper();
     auto n = node(ExprKind::kNot, next().pos);
     n->a = parse_not();
     return n;
@@ -115,8 +124,10 @@ ExprPtr Parser::binary(std::string op, ExprPtr a, ExprPtr b, uint32_t pos) {
 }
 
 ExprPtr Parser::parse_math1() {
+  Nest nest(*this);
   ExprPtr e = parse_concat();
   while (is_op("+") || is_op("-")) {
+    deeper();
     const Token& t = next();
     e = binary(t.text, std::move(e), parse_concat(), t.pos);
   }
@@ -124,8 +135,10 @@ ExprPtr Parser::parse_math1() {
 }
 
 ExprPtr Parser::parse_concat() {
+  Nest nest(*this);
   ExprPtr e = parse_math2();
   while (is_op("~")) {
+    deeper();
     const Token& t = next();
     e = binary("~", std::move(e), parse_math2(), t.pos);
   }
@@ -133,8 +146,10 @@ ExprPtr Parser::parse_concat() {
 }
 
 ExprPtr Parser::parse_math2() {
+  Nest nest(*this);
   ExprPtr e = parse_pow();
   while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+    deeper();
     const Token& t = next();
     e = binary(t.text, std::move(e), parse_pow(), t.pos);
   }
@@ -142,8 +157,10 @@ ExprPtr Parser::parse_math2() {
 }
 
 ExprPtr Parser::parse_pow() {
+  Nest nest(*this);
   ExprPtr e = parse_unary(true);
   while (is_op("**")) {
+    deeper();
     const Token& t = next();
     e = binary("**", std::move(e), parse_unary(true), t.pos);
   }
@@ -151,6 +168,8 @@ ExprPtr Parser::parse_pow() {
 }
 
 ExprPtr Parser::parse_unary(bool with_filter) {
+  Nest nest(*this);
+  deeper();
   ExprPtr e;
   if (is_op("-") || is_op("+")) {
     const Token& t = next();
@@ -190,7 +209,9 @@ ExprPtr Parser::parse_primary() {
       ++i_;
       auto e = node(ExprKind::kLiteral, t.pos);
       const std::string& x = t.text;
+      errno = 0;
       e->value = Value::integer(std::strtoll(x.c_str(), nullptr, 10));
+      if (errno == ERANGE) error(t, "integer literal out of the 64-bit range");
       return e;
     }
     case Tok::kFloat: {
@@ -241,7 +262,9 @@ ExprPtr Parser::parse_primary() {
 }
 
 ExprPtr Parser::parse_postfix(ExprPtr e) {
+  Nest nest(*this);
   while (true) {
+    if (is_op(".") || is_op("[") || is_op("(")) deeper();
     if (is_op(".")) {
       const Token& dot = next();
       if (cur().type == Tok::kName) {
@@ -330,13 +353,16 @@ std::string Parser::dotted_name() {
   std::string n = expect_name();
   while (is_op(".")) {
     ++i_;
-    n += "." + expect_name();
+    n += '.';
+    n += expect_name();
   }
   return n;
 }
 
 ExprPtr Parser::parse_filter_chain(ExprPtr e, bool need_pipe) {
+  Nest nest(*this);
   while (!need_pipe || is_op("|")) {
+    deeper();
     const uint32_t pos = need_pipe ? next().pos : cur().pos;
     need_pipe = true;
     auto f = node(ExprKind::kFilter, pos);
@@ -349,7 +375,9 @@ ExprPtr Parser::parse_filter_chain(ExprPtr e, bool need_pipe) {
 }
 
 ExprPtr Parser::parse_filter_expr(ExprPtr e) {
+  Nest nest(*this);
   while (true) {
+    if (is_op("|") || is_name("is") || is_op("(")) deeper();
     if (is_op("|")) {
       e = parse_filter_chain(std::move(e), true);
     } else if (is_name("is")) {

@@ -43,6 +43,8 @@ Body Parser::subparse(std::initializer_list<std::string_view> ends) {
 }
 
 StmtPtr Parser::parse_statement() {
+  Nest nest(*this);
+  deeper();
   const Token& t = cur();
   if (t.type != Tok::kName) error(t, "tag name expected");
   const std::string& n = t.text;
@@ -69,6 +71,8 @@ void Parser::end_tag(std::string_view name) {
 }
 
 StmtPtr Parser::parse_if() {
+  Nest nest(*this);
+  deeper();  // an elif chain nests one level per elif
   auto s = stmt(StmtKind::kIf, next().pos);
   s->expr = parse_tuple(false);
   expect_block_end();

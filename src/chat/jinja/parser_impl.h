@@ -15,6 +15,12 @@
 
 namespace qg::chat::jinja {
 
+// Nesting the parser accepts: parentheses, unary operators, operator/filter/postfix chains
+// (each link nests the tree one level), and {% if %}/{% for %}/elif blocks. The parser,
+// the interpreter and the tree's destructor recurse once per level, so this bounds their
+// stack. Real chat templates nest under 20.
+inline constexpr int kMaxNesting = 256;
+
 class Parser {
  public:
   Parser(const Source& src, const std::vector<Token>& toks) : src_(src), toks_(toks) {}
@@ -40,6 +46,20 @@ class Parser {
       default: what = "'" + t.text + "'";
     }
     fail(src_.where(t.pos), ": ", msg, " (got ", what, ")");
+  }
+
+  // Restores the nesting count on scope exit; deeper() counts one more level.
+  struct Nest {
+    explicit Nest(Parser& p) : p_(p), saved_(p.depth_) {}
+    ~Nest() { p_.depth_ = saved_; }
+    Parser& p_;
+    int saved_;
+  };
+  void deeper() {
+    if (++depth_ > kMaxNesting) {
+      error(cur(), "expression or block nested deeper than " + std::to_string(kMaxNesting) +
+                       " levels (the parser's nesting limit)");
+    }
   }
 
   bool is_op(std::string_view op) const { return cur().type == Tok::kOp && cur().text == op; }
@@ -127,6 +147,7 @@ class Parser {
   const Source& src_;
   const std::vector<Token>& toks_;
   size_t i_ = 0;
+  int depth_ = 0;  // current nesting, see kMaxNesting
 };
 
 }  // namespace qg::chat::jinja

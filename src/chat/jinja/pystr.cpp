@@ -271,6 +271,20 @@ std::vector<Str> split(const Str& s, const Str* sep, int64_t maxsplit, bool from
   return parts;
 }
 
+size_t replace_size(const Str& s, const Str& old, const Str& with, int64_t count) {
+  const std::string& b = s.bytes;
+  uint64_t n = 0;
+  if (old.bytes.empty()) {
+    n = cp_count(b) + 1;
+  } else {
+    for (size_t pos = b.find(old.bytes); pos != std::string::npos; pos = b.find(old.bytes, pos + old.bytes.size())) ++n;
+  }
+  if (count >= 0 && static_cast<uint64_t>(count) < n) n = static_cast<uint64_t>(count);
+  const uint64_t grow = with.bytes.size() > old.bytes.size() ? with.bytes.size() - old.bytes.size() : 0;
+  if (grow != 0 && n > (UINT64_MAX - b.size()) / grow) return SIZE_MAX;
+  return static_cast<size_t>(b.size() + n * grow);
+}
+
 Str replace(const Str& s, const Str& old, const Str& with, int64_t count) {
   const std::string& b = s.bytes;
   Str out;
@@ -464,6 +478,7 @@ static void json_rec(const Value& v, Str& out, int indent, bool sort_keys, bool 
       out.append_char('[');
       for (size_t k = 0; k < l.size(); ++k) {
         if (k) out.append(indent >= 0 ? "," : ", ");
+        if (out.bytes.size() > kMaxReprBytes) fail("tojson: output larger than ", kMaxReprBytes >> 20, " MiB");
         if (indent >= 0) newline_indent(out, indent, level + 1);
         json_rec(l[k], out, indent, sort_keys, ensure_ascii, level + 1);
       }
@@ -488,6 +503,7 @@ static void json_rec(const Value& v, Str& out, int indent, bool sort_keys, bool 
       for (const auto* e : items) {
         if (!firstk) out.append(indent >= 0 ? "," : ", ");
         firstk = false;
+        if (out.bytes.size() > kMaxReprBytes) fail("tojson: output larger than ", kMaxReprBytes >> 20, " MiB");
         if (indent >= 0) newline_indent(out, indent, level + 1);
         const Value& k = e->first;
         // json.dumps coerces non-string keys: True -> "true", 1 -> "1", None -> "null".

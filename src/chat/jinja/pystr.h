@@ -40,6 +40,8 @@ Str strip(const Str& s, const Str* chars, bool left, bool right);
 // str.split(sep, maxsplit) / rsplit; null sep splits on whitespace runs.
 std::vector<Str> split(const Str& s, const Str* sep, int64_t maxsplit, bool from_right);
 Str replace(const Str& s, const Str& old, const Str& with, int64_t count);
+// An upper bound on the size of replace(...)'s result, computed without building it.
+size_t replace_size(const Str& s, const Str& old, const Str& with, int64_t count);
 // str.upper()/lower()/title()/capitalize() via utf8proc's simple case mappings.
 enum class Case { kUpper, kLower, kTitle, kCapitalize };
 Str change_case(const Str& s, Case c);
