@@ -1,0 +1,202 @@
+// Qwen3Guard-Stream session routes (docs/server.md "Stream sessions"), served when
+// the checkpoint is a Qwen3ForGuardModel:
+//   POST   /v1/stream/sessions              {"messages": [...]} | {"prompt": s}
+//                                           -> {"id", "object", "prompt": verdict}
+//   POST   /v1/stream/sessions/{id}/append  {"text": s} | {"token_ids": [...]}, "final"?
+//                                           -> {"id", "tokens": [...], "flagged", "held_bytes"[, "summary"]}
+//   POST   /v1/stream/sessions/{id}/reset   -> {"id", "prompt": verdict}
+//   DELETE /v1/stream/sessions/{id}         -> {"id", "deleted": true}
+// Per-token objects have the fields of `qwen3guard stream --json`'s token events
+// (guard/stream_json.h), so a client sees the same verdicts from either.
+// Errors: unknown session 404, a session evicted/closed/at its token limit 410, too
+// many sessions 429, a Gen checkpoint 404 (no such routes there).
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "guard/stream_json.h"
+#include "server/context.h"
+#include "server/stream_backend.h"
+
+namespace qg::server {
+namespace {
+
+using nlohmann::ordered_json;
+
+constexpr std::string_view kBase = "/v1/stream/sessions";
+
+ordered_json parse(const std::string& s) { return ordered_json::parse(s); }
+
+ordered_json prompt_json(const guard::PromptVerdict& p, const guard::StreamLabels& l) {
+  ordered_json j = parse(guard::prompt_event_json(p, l));
+  j.erase("event");
+  return j;
+}
+
+std::string dump(const ordered_json& j) { return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace); }
+
+ApiError gone_error(const guard::SessionGone& e) {
+  const std::string m = e.what();
+  const bool unknown = m.find("does not exist") != std::string::npos || m.find("no stream session") != std::string::npos;
+  return ApiError{unknown ? 404 : 410, m, "invalid_request_error", std::string("id"),
+                  std::string(unknown ? "session_not_found" : "session_gone")};
+}
+
+// The {id} of /v1/stream/sessions/{id}[/verb].
+std::string session_of(const std::string& path) {
+  std::string_view s = path;
+  s.remove_prefix(std::min(s.size(), kBase.size() + 1));
+  return std::string(s.substr(0, s.find('/')));
+}
+
+std::optional<ApiError> check_stream(ServerContext& ctx) {
+  if (auto e = ctx.check_ready()) return e;
+  if (!ctx.stream)
+    return ApiError{404, "this server runs a Qwen3Guard-Gen model; /v1/stream/sessions needs a Qwen3Guard-Stream checkpoint",
+                    "invalid_request_error", {}, std::string("not_a_stream_model")};
+  return std::nullopt;
+}
+
+// Runs `f`, turning the moderator's exceptions into the wire's errors.
+template <typename F>
+HttpResponse guarded(ServerContext& ctx, F&& f) {
+  try {
+    return f();
+  } catch (const guard::SessionGone& e) {
+    return error_response(gone_error(e));
+  } catch (const guard::SessionLimit& e) {
+    ctx.metrics.rejected_queue_full();
+    return error_response(ApiError{429, e.what(), "rate_limit_error", {}, std::string("too_many_sessions")});
+  } catch (const Error& e) {
+    return error_response(bad_request(e.what()));
+  }
+}
+
+HttpResponse handle_open(ServerContext& ctx, const HttpRequest& http) {
+  if (auto e = check_stream(ctx)) return error_response(*e);
+  auto parsed = parse_stream_open_request(http.header("Content-Type"), http.body, ctx.cfg.limits);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  auto& req = std::get<StreamOpenRequest>(parsed);
+  if (auto e = ctx.check_model(req.model)) return error_response(*e);
+  return guarded(ctx, [&] {
+    StreamBackend& sb = *ctx.stream;
+    std::vector<chat::Message> conv;
+    for (auto& m : req.messages) conv.push_back({m.role, m.content});
+    const auto opened = sb.moderator().open(conv);
+    const std::string id = sb.name(opened.id);
+    ordered_json body{{"id", id}, {"object", "stream.session"}, {"model", ctx.model_name},
+                      {"prompt", prompt_json(opened.prompt, sb.labels())}};
+    HttpResponse res = json_response(200, dump(body));
+    res.log_tokens = opened.prompt.n_tokens;
+    return res;
+  });
+}
+
+ordered_json tokens_json(StreamBackend& sb, const guard::AppendResult& r) {
+  ordered_json a = ordered_json::array();
+  for (const auto& v : r.tokens) {
+    const int32_t one[1] = {v.token};
+    ordered_json t = parse(guard::token_event_json(v, sb.labels(), sb.tokenizer().decode(one)));
+    t.erase("event");
+    a.push_back(std::move(t));
+  }
+  return a;
+}
+
+ordered_json flag_json(const std::optional<guard::Flag>& f, const guard::StreamLabels& l) {
+  if (!f) return nullptr;
+  ordered_json j = parse(guard::flag_event_json(*f, l));
+  j.erase("event");
+  return j;
+}
+
+HttpResponse handle_append(ServerContext& ctx, const HttpRequest& http) {
+  if (auto e = check_stream(ctx)) return error_response(*e);
+  auto parsed = parse_stream_append_request(http.header("Content-Type"), http.body, ctx.cfg.limits);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  auto& req = std::get<StreamAppendRequest>(parsed);
+  const std::string wire_id = session_of(http.path);
+  StreamBackend& sb = *ctx.stream;
+  for (size_t i = 0; i < req.token_ids.size(); ++i) {
+    if (req.token_ids[i] >= sb.vocab_size())
+      return error_response(bad_request(cat("'token_ids[", i, "]' = ", req.token_ids[i], " is outside the vocabulary (",
+                                            sb.vocab_size(), " ids)"),
+                                        cat("token_ids[", i, "]")));
+  }
+  return guarded(ctx, [&] {
+    const auto id = sb.lookup(wire_id);
+    try {
+      guard::AppendResult r;
+      if (req.text) r = sb.moderator().append_text(id, *req.text);
+      else if (req.has_ids) r = sb.moderator().append_ids(id, req.token_ids);
+      ordered_json body{{"id", wire_id}, {"object", "stream.append"}};
+      std::optional<guard::Flag> flagged = r.flagged;
+      ordered_json tokens = tokens_json(sb, r);
+      if (req.final) {
+        const guard::FinishResult fin = sb.moderator().finish(id);
+        for (auto& t : tokens_json(sb, fin.last)) tokens.push_back(std::move(t));
+        if (!flagged) flagged = fin.last.flagged;
+        r.held_bytes = 0;
+        body["tokens"] = std::move(tokens);
+        body["flagged"] = flag_json(flagged, sb.labels());
+        body["held_bytes"] = 0;
+        body["summary"] = ordered_json{{"response_tokens", fin.response_tokens},
+                                       {"flagged", fin.first_flag.has_value()},
+                                       {"first_flag", flag_json(fin.first_flag, sb.labels())},
+                                       {"final", flag_json(fin.final_verdict, sb.labels())}};
+      } else {
+        body["tokens"] = std::move(tokens);
+        body["flagged"] = flag_json(flagged, sb.labels());
+        body["held_bytes"] = r.held_bytes;
+      }
+      HttpResponse res = json_response(200, dump(body));
+      res.log_tokens = static_cast<int64_t>(body["tokens"].size());
+      return res;
+    } catch (const guard::SessionGone&) {
+      sb.forget(wire_id);
+      throw;
+    }
+  });
+}
+
+HttpResponse handle_reset(ServerContext& ctx, const HttpRequest& http) {
+  if (auto e = check_stream(ctx)) return error_response(*e);
+  const std::string wire_id = session_of(http.path);
+  return guarded(ctx, [&] {
+    StreamBackend& sb = *ctx.stream;
+    const auto id = sb.lookup(wire_id);
+    const guard::PromptVerdict p = sb.moderator().reset(id);
+    return json_response(200, dump(ordered_json{{"id", wire_id}, {"object", "stream.session"},
+                                                {"prompt", prompt_json(p, sb.labels())}}));
+  });
+}
+
+HttpResponse handle_delete(ServerContext& ctx, const HttpRequest& http) {
+  if (auto e = check_stream(ctx)) return error_response(*e);
+  const std::string wire_id = session_of(http.path);
+  return guarded(ctx, [&] {
+    StreamBackend& sb = *ctx.stream;
+    const auto id = sb.lookup(wire_id);
+    sb.forget(wire_id);
+    try {
+      sb.moderator().close(id);
+    } catch (const guard::SessionGone&) {  // evicted meanwhile: it is gone either way
+    }
+    return json_response(200, dump(ordered_json{{"id", wire_id}, {"object", "stream.session.deleted"}, {"deleted", true}}));
+  });
+}
+
+}  // namespace
+
+void add_stream_routes(Router& r, ServerContext& ctx) {
+  r.add("POST", std::string(kBase), "stream_open", true, [&ctx](const HttpRequest& q) { return handle_open(ctx, q); });
+  r.add("POST", std::string(kBase) + "/([^/]+)/append", "stream_append", true,
+        [&ctx](const HttpRequest& q) { return handle_append(ctx, q); });
+  r.add("POST", std::string(kBase) + "/([^/]+)/reset", "stream_reset", true,
+        [&ctx](const HttpRequest& q) { return handle_reset(ctx, q); });
+  r.add("DELETE", std::string(kBase) + "/([^/]+)", "stream_delete", true,
+        [&ctx](const HttpRequest& q) { return handle_delete(ctx, q); });
+}
+
+}  // namespace qg::server
