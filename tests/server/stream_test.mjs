@@ -126,6 +126,18 @@ check(m('qwen3guard_stream_tokens_scored_total') >= got.length, 'metrics: tokens
 check(/qwen3guard_stream_evictions_total 0/.test(r.body), 'metrics: evictions');
 check(await health(), '/health 200 at the end');
 
+// Sessions parked between appends are not pending work: with --health-stall-s 1 and an
+// idle open session, /health stays 200 (SGLang's branch went wedged-but-green; the
+// opposite failure, a stall alarm on idle clients, must not happen either).
+const s2 = await startServer(bin, model, ['--health-stall-s', '1'], 'stall');
+const sid = JSON.parse((await request(s2.port, 'POST', '/v1/stream/sessions', { prompt: 'hi' })).body).id;
+await request(s2.port, 'POST', `/v1/stream/sessions/${sid}/append`, { text: 'Hello the' });
+await new Promise((res) => setTimeout(res, 2500));
+r = await request(s2.port, 'GET', '/health');
+check(r.status === 200, '/health 200 with an idle parked session past --health-stall-s', r.body);
+s2.proc.kill('SIGTERM');
+await s2.exited;
+
 srv.proc.kill('SIGTERM');
 const ex = await srv.exited;
 check(ex.code === 0, 'SIGTERM: clean exit', srv.log().slice(-1000));
