@@ -90,6 +90,7 @@ struct StreamAppendRequest {
   std::vector<int32_t> token_ids;        // each in 0..INT32_MAX here; the route checks the vocabulary
   bool has_ids = false;
   bool final = false;                    // the response ends after this chunk
+  bool stream = false;                   // answer with server-sent events, one per token as scored
 };
 
 Parsed<StreamOpenRequest> parse_stream_open_request(std::string_view content_type, std::string_view body,

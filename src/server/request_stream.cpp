@@ -44,6 +44,7 @@ Parsed<StreamAppendRequest> parse_stream_append_request(std::string_view content
     StreamAppendRequest r;
     r.text = wire::opt_string(j, "text", "");
     r.final = wire::opt_bool(j, "final", "").value_or(false);
+    r.stream = wire::opt_bool(j, "stream", "").value_or(false);
     if (r.text && r.text->size() > lim.max_stream_text_bytes)
       reject(cat("'text' is longer than ", lim.max_stream_text_bytes, " bytes"), "text");
     if (const auto ids = j.find("token_ids"); ids != j.end() && !ids->is_null()) {

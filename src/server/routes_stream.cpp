@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "guard/stream_json.h"
 #include "server/context.h"
+#include "server/sse.h"
 #include "server/stream_backend.h"
 
 namespace qg::server {
@@ -111,6 +112,65 @@ ordered_json flag_json(const std::optional<guard::Flag>& f, const guard::StreamL
   return j;
 }
 
+// The SSE variant of append ("stream": true): the input is fed in small pieces (64
+// bytes at UTF-8 boundaries, or 16 ids) and every scored token is sent as soon as its
+// piece is scored: "data: {token}" events, a {"flagged": ...} event when the rule
+// fires, a {"summary": ...} event with final, then "data: [DONE]". An error after the
+// headers are out is an {"error": ...} event (the status is already 200).
+HttpResponse stream_append(ServerContext& ctx, const std::string& wire_id, guard::StreamModerator::Id id,
+                           StreamAppendRequest req) {
+  HttpResponse res;
+  res.content_type = "text/event-stream";
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  const auto t0 = std::chrono::steady_clock::now();
+  res.stream = [&ctx, wire_id, id, req = std::move(req), t0](const std::function<bool(std::string_view)>& write) {
+    StreamBackend& sb = *ctx.stream;
+    int status = 200;
+    auto send = [&](const guard::AppendResult& r) {
+      bool ok = true;
+      for (auto& t : tokens_json(sb, r)) ok = ok && write(sse::event(dump(t)));
+      if (r.flagged) ok = ok && write(sse::event(dump(ordered_json{{"flagged", flag_json(r.flagged, sb.labels())}})));
+      return ok;
+    };
+    try {
+      bool ok = true;
+      if (req.text) {
+        const std::string& s = *req.text;
+        for (size_t at = 0; ok && at < s.size();) {
+          size_t end = std::min(s.size(), at + 64);
+          while (end < s.size() && (static_cast<unsigned char>(s[end]) & 0xc0) == 0x80) ++end;
+          ok = send(sb.moderator().append_text(id, std::string_view(s).substr(at, end - at)));
+          at = end;
+        }
+      } else if (req.has_ids) {
+        const std::span<const int32_t> ids(req.token_ids);
+        for (size_t at = 0; ok && at < ids.size(); at += 16)
+          ok = send(sb.moderator().append_ids(id, ids.subspan(at, std::min<size_t>(16, ids.size() - at))));
+      }
+      if (ok && req.final) {
+        const guard::FinishResult fin = sb.moderator().finish(id);
+        ok = send(fin.last);
+        ok = ok && write(sse::event(dump(ordered_json{
+                       {"summary", {{"response_tokens", fin.response_tokens}, {"flagged", fin.first_flag.has_value()},
+                                    {"first_flag", flag_json(fin.first_flag, sb.labels())},
+                                    {"final", flag_json(fin.final_verdict, sb.labels())}}}})));
+      }
+      if (ok) write(sse::kDone);
+    } catch (const guard::SessionGone& e) {
+      sb.forget(wire_id);
+      const ApiError err = gone_error(e);
+      status = err.status;
+      write(sse::event(error_body(err)));
+    } catch (const std::exception& e) {
+      status = 400;
+      write(sse::event(error_body(bad_request(e.what()))));
+    }
+    ctx.metrics.request("stream_append", status,
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  return res;
+}
+
 HttpResponse handle_append(ServerContext& ctx, const HttpRequest& http) {
   if (auto e = check_stream(ctx)) return error_response(*e);
   auto parsed = parse_stream_append_request(http.header("Content-Type"), http.body, ctx.cfg.limits);
@@ -123,6 +183,17 @@ HttpResponse handle_append(ServerContext& ctx, const HttpRequest& http) {
       return error_response(bad_request(cat("'token_ids[", i, "]' = ", req.token_ids[i], " is outside the vocabulary (",
                                             sb.vocab_size(), " ids)"),
                                         cat("token_ids[", i, "]")));
+  }
+  if (req.stream) {
+    const auto id = [&]() -> std::variant<guard::StreamModerator::Id, ApiError> {
+      try {
+        return sb.lookup(wire_id);
+      } catch (const guard::SessionGone& e) {
+        return gone_error(e);
+      }
+    }();
+    if (auto* e = std::get_if<ApiError>(&id)) return error_response(*e);
+    return stream_append(ctx, wire_id, std::get<guard::StreamModerator::Id>(id), std::move(req));
   }
   return guarded(ctx, [&] {
     const auto id = sb.lookup(wire_id);

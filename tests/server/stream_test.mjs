@@ -56,6 +56,21 @@ const diff = got.findIndex((t, i) => JSON.stringify(t) !== JSON.stringify(strip(
 check(diff === -1, 'per-token verdicts equal `qwen3guard stream --json`', diff >= 0 ? { i: diff, srv: got[diff], cli: cliTokens[diff] } : undefined);
 check(await health(), '/health 200 after a session');
 
+// The SSE variant: the whole response in one append with "stream": true, "final": true;
+// the token events equal the CLI's, then a summary, then [DONE].
+{
+  const sse = J(await post('/v1/stream/sessions', { prompt })).id;
+  r = await post(`/v1/stream/sessions/${sse}/append`, { text: response, final: true, stream: true });
+  const evs = r.body.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  check(r.status === 200 && /text\/event-stream/.test(r.headers['content-type']) && evs.at(-1) === '[DONE]', 'SSE append: event stream ending [DONE]', r.body.slice(-300));
+  const objs = evs.slice(0, -1).map((e) => JSON.parse(e));
+  const toks = objs.filter((e) => e.token !== undefined);
+  const d = toks.findIndex((t, i) => JSON.stringify(t) !== JSON.stringify(strip(cliTokens[i] || {})));
+  check(toks.length === cliTokens.length && d === -1, 'SSE token events equal `qwen3guard stream --json`', { d, n: toks.length, srv: toks[d], cli: cliTokens[d] });
+  check(objs.at(-1)?.summary?.response_tokens === o.summary.response_tokens, 'SSE summary event', objs.at(-1));
+  await request(srv.port, 'DELETE', `/v1/stream/sessions/${sse}`);
+}
+
 // Reset: the same prompt verdict, then appending again scores from the start.
 r = await post(`/v1/stream/sessions/${id}/reset`);
 o = J(r);
