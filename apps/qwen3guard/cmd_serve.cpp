@@ -65,6 +65,10 @@ int run_serve(int argc, char** argv) {
   app.add_option("--drain-timeout-s", cfg.drain_timeout_s, "SIGTERM: longest wait for accepted requests (default 30)");
   app.add_option("--read-timeout-s", cfg.read_timeout_s, "drop a client that sends nothing for this long (default 10)");
   app.add_option("--write-timeout-s", cfg.write_timeout_s, "drop a client that reads nothing for this long (default 10)");
+  app.add_option("--max-stream-sessions", cfg.max_stream_sessions,
+                 "Qwen3Guard-Stream: sessions open at once beyond which 429 (default 256)")->check(CLI::PositiveNumber);
+  app.add_option("--stream-idle-ttl-s", cfg.stream_idle_ttl_s,
+                 "Qwen3Guard-Stream: evict a session idle this long (default 600; 0: never)");
   app.add_option("--keep-alive-s", cfg.keep_alive_s, "close idle keep-alive connections after this (default 5)");
   app.add_flag("--log-content", cfg.log_content, "also log request bodies (judged text); off by default");
   bool no_prefix_reuse = false;

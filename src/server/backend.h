@@ -46,6 +46,10 @@ struct BackendStats {
   int64_t tokens_prefilled = 0, tokens_decoded = 0, prefix_hit_tokens = 0;
   int64_t steps = 0, preemptions = 0;
   double last_progress_age_s = 0;  // engine: since the last step while work was pending
+  // Qwen3Guard-Stream checkpoints only (stream == true): the session table.
+  bool stream = false;
+  int64_t sessions_open = 0, sessions_opened = 0, sessions_closed = 0, sessions_evicted = 0, sessions_failed = 0;
+  int64_t stream_tokens_scored = 0;
 };
 
 // One generated token, as the chat route needs it (copied on the engine thread).

@@ -13,6 +13,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/stream_backend.h"
 
 namespace qg::server {
 
@@ -32,7 +33,8 @@ struct ServerContext {
   int64_t created = 0;  // unix seconds at start (the models list's "created")
   GenerationDefaults gen;
   Metrics metrics;
-  std::unique_ptr<Backend> backend;  // set once loaded, before `ready`
+  std::unique_ptr<Backend> backend;  // set once loaded, before `ready` (Gen checkpoints)
+  std::unique_ptr<StreamBackend> stream;  // instead of `backend` for a Qwen3Guard-Stream checkpoint
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::string not_ready_reason = "loading the model";
@@ -42,6 +44,11 @@ struct ServerContext {
   std::optional<ApiError> check_model(const std::optional<std::string>& model) const;
   // 503 while loading (accepted requests are served while draining).
   std::optional<ApiError> check_ready() const;
+  // check_ready, then 400 when the server runs a Stream checkpoint (Gen-only routes).
+  std::optional<ApiError> check_gen() const;
+  // The loaded backend's numbers (Gen or Stream); only once ready.
+  BackendStats stats() const { return stream ? stream->stats() : backend->stats(); }
+  int64_t model_ctx() const { return stream ? stream->ctx() : backend->ctx(); }
   // One access-log line on stderr.
   void log(const HttpRequest& req, int status, int64_t tokens, double ms, const std::string& extra = "");
 };
@@ -72,5 +79,6 @@ void add_chat_routes(Router& r, ServerContext& ctx);
 void add_moderation_routes(Router& r, ServerContext& ctx);
 void add_guardrail_routes(Router& r, ServerContext& ctx);
 void add_misc_routes(Router& r, ServerContext& ctx);
+void add_stream_routes(Router& r, ServerContext& ctx);
 
 }  // namespace qg::server

@@ -176,6 +176,7 @@ void HttpServer::route(const std::string& method, const std::string& path, HttpH
   };
   if (method == "GET") impl_->svr.Get(path, wrapped);
   else if (method == "POST") impl_->svr.Post(path, wrapped);
+  else if (method == "DELETE") impl_->svr.Delete(path, wrapped);
   else QG_CHECK(false, "unsupported method ", method);
 }
 

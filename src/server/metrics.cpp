@@ -89,6 +89,19 @@ std::string Metrics::render(const BackendStats* backend, bool ready) const {
       o << name << "_count{" << label << "=\"" << esc(key) << "\"} " << h.n << '\n';
     }
   };
+  if (backend && backend->stream) {
+    head("qwen3guard_stream_sessions_open", "gauge", "Qwen3Guard-Stream sessions open now");
+    o << "qwen3guard_stream_sessions_open " << backend->sessions_open << '\n';
+    head("qwen3guard_stream_sessions_total", "counter", "Qwen3Guard-Stream sessions by how they ended (opened: all)");
+    o << "qwen3guard_stream_sessions_total{event=\"opened\"} " << backend->sessions_opened << '\n';
+    o << "qwen3guard_stream_sessions_total{event=\"closed\"} " << backend->sessions_closed << '\n';
+    o << "qwen3guard_stream_sessions_total{event=\"evicted\"} " << backend->sessions_evicted << '\n';
+    o << "qwen3guard_stream_sessions_total{event=\"failed\"} " << backend->sessions_failed << '\n';
+    head("qwen3guard_stream_evictions_total", "counter", "Qwen3Guard-Stream sessions evicted (idle past the TTL)");
+    o << "qwen3guard_stream_evictions_total " << backend->sessions_evicted << '\n';
+    head("qwen3guard_stream_tokens_scored_total", "counter", "tokens scored by the Stream response heads");
+    o << "qwen3guard_stream_tokens_scored_total " << backend->stream_tokens_scored << '\n';
+  }
   head("qwen3guard_ready", "gauge", "1 once the model is loaded and the canary moderation succeeded");
   o << "qwen3guard_ready " << (ready ? 1 : 0) << '\n';
   head("qwen3guard_requests_total", "counter", "HTTP requests by route and status");

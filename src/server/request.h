@@ -37,6 +37,8 @@ struct Limits {
   size_t max_stop_bytes = 256;
   int max_top_logprobs = 20;         // OpenAI's limit
   int64_t max_input_tokens = 8192;   // --max-input-tokens, after the chat template (routes check it)
+  size_t max_stream_ids = 4096;      // token_ids per Stream append
+  size_t max_stream_text_bytes = 1u << 20;  // text per Stream append
 };
 
 template <typename T>
@@ -75,6 +77,26 @@ struct GuardrailRequest {
   bool response = false;                    // input_type "response"
   std::vector<guard::Conversation> inputs;  // every conversation to judge; BLOCKED if any is flagged
 };
+
+// ---- Qwen3Guard-Stream sessions (POST /v1/stream/sessions, .../{id}/append)
+
+struct StreamOpenRequest {
+  std::optional<std::string> model;
+  guard::Conversation messages;  // ends with a user message ({"prompt": s} is one user message)
+};
+
+struct StreamAppendRequest {
+  std::optional<std::string> text;       // exactly one of text / token_ids (or neither with final)
+  std::vector<int32_t> token_ids;        // each in 0..INT32_MAX here; the route checks the vocabulary
+  bool has_ids = false;
+  bool final = false;                    // the response ends after this chunk
+  bool stream = false;                   // answer with server-sent events, one per token as scored
+};
+
+Parsed<StreamOpenRequest> parse_stream_open_request(std::string_view content_type, std::string_view body,
+                                                    const Limits& lim);
+Parsed<StreamAppendRequest> parse_stream_append_request(std::string_view content_type, std::string_view body,
+                                                        const Limits& lim);
 
 Parsed<ChatRequest> parse_chat_request(std::string_view content_type, std::string_view body, const Limits& lim);
 Parsed<ModerationRequest> parse_moderation_request(std::string_view content_type, std::string_view body,

@@ -179,7 +179,7 @@ ordered_json usage_json(int64_t prompt, int64_t completion) {
 
 HttpResponse handle_chat(ServerContext& ctx, const HttpRequest& http) {
   const auto t0 = Clock::now();  // the stream's log line measures from here
-  if (auto e = ctx.check_ready()) return error_response(*e);
+  if (auto e = ctx.check_gen()) return error_response(*e);
   auto parsed = parse_chat_request(http.header("Content-Type"), http.body, ctx.cfg.limits);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   auto job = std::make_shared<ChatJob>(ChatJob{ctx, std::move(std::get<ChatRequest>(parsed)), {}, 0, "", 0});

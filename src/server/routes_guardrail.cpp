@@ -31,7 +31,7 @@ std::string reason(const guard::Result& r) {
 }
 
 HttpResponse handle_guardrail(ServerContext& ctx, const HttpRequest& http) {
-  if (auto e = ctx.check_ready()) return error_response(*e);
+  if (auto e = ctx.check_gen()) return error_response(*e);
   auto parsed = parse_guardrail_request(http.header("Content-Type"), http.body, ctx.cfg.limits);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const GuardrailRequest& req = std::get<GuardrailRequest>(parsed);

@@ -16,7 +16,7 @@ using nlohmann::ordered_json;
 
 HttpResponse handle_models(ServerContext& ctx) {
   ordered_json m{{"id", ctx.model_name}, {"object", "model"}, {"created", ctx.created}, {"owned_by", "qwen3guard.cpp"}};
-  if (ctx.ready) m["max_model_len"] = ctx.backend->ctx();
+  if (ctx.ready) m["max_model_len"] = ctx.model_ctx();
   return json_response(200, ordered_json{{"object", "list"}, {"data", ordered_json::array({m})}}.dump());
 }
 
@@ -26,7 +26,7 @@ HttpResponse handle_health(ServerContext& ctx) {
   };
   if (ctx.draining) return unhealthy("draining: shutting down");
   if (!ctx.ready) return unhealthy(ctx.not_ready_reason);
-  const BackendStats s = ctx.backend->stats();
+  const BackendStats s = ctx.stats();
   if ((s.running > 0 || s.waiting > 0) && s.last_progress_age_s > ctx.cfg.health_stall_s)  // a wedged engine
     return unhealthy("stalled: no progress for " + std::to_string(static_cast<int64_t>(s.last_progress_age_s)) +
                      " s with " + std::to_string(s.running + s.waiting) + " requests pending");
@@ -38,7 +38,7 @@ HttpResponse handle_metrics(ServerContext& ctx) {
   r.content_type = "text/plain; version=0.0.4";
   const bool ready = ctx.ready;  // the backend pointer is only read once ready is set
   BackendStats s;
-  if (ready) s = ctx.backend->stats();
+  if (ready) s = ctx.stats();
   r.body = ctx.metrics.render(ready ? &s : nullptr, ready);
   return r;
 }

@@ -29,6 +29,7 @@
 #include "guard/labels.h"
 #include "server/context.h"
 #include "server/moderate.h"
+#include "server/stream_backend.h"
 
 namespace qg::server {
 namespace {
@@ -82,12 +83,101 @@ ordered_json result_json(const guard::Result& r, guard::Strictness policy) {
                       {"qwen3guard", q}};
 }
 
+// ---- The same route on a Qwen3Guard-Stream checkpoint: the verdict at the end of
+// the input. A prompt (the conversation ends with a user turn): the query heads at
+// the <|im_end|> closing it. A response (it ends with an assistant turn): the
+// response is appended to a session on the rest and finished; the verdict is the
+// evaluation code's decision rule over the whole response (StreamRule::final_verdict).
+// strict flags Unsafe and Controversial, loose only Unsafe. category_scores carry the
+// category head's probability at the deciding position for its argmax category.
+
+std::vector<std::string> openai_keys_of(std::string_view native) {
+  if (native == "Violent") return {"violence"};
+  if (native == "Non-violent Illegal Acts") return {"illicit"};
+  if (native == "Sexual Content or Sexual Acts") return {"sexual"};
+  if (native == "Suicide & Self-Harm") return {"self-harm"};
+  if (native == "Unethical Acts") return {"harassment", "hate"};
+  return {};
+}
+
+ordered_json stream_result(StreamBackend& sb, const guard::Conversation& conv, guard::Strictness policy) {
+  auto& mod = sb.moderator();
+  const guard::StreamLabels& l = sb.labels();
+  const bool response = conv.back().role == "assistant";
+  std::vector<chat::Message> head;
+  for (size_t i = 0; i + (response ? 1 : 0) < conv.size(); ++i) head.push_back({conv[i].role, conv[i].content});
+  if (head.empty() || head.back().role != "user")
+    fail("input: a Stream model judges a conversation ending with a user turn (prompt) or with a user then an assistant "
+         "turn (response)");
+  const auto opened = mod.open(head);
+  guard::StreamRisk risk = opened.prompt.query.risk;
+  std::string category = risk == guard::StreamRisk::kSafe
+                             ? std::string()
+                             : l.query_categories.at(static_cast<size_t>(opened.prompt.query.category));
+  double risk_prob = opened.prompt.query.risk_prob, category_prob = opened.prompt.query.category_prob;
+  ordered_json flagged_at = nullptr;
+  int64_t response_tokens = 0;
+  if (response) {
+    try {
+      mod.append_text(opened.id, conv.back().content);
+      const guard::FinishResult fin = mod.finish(opened.id);
+      mod.close(opened.id);
+      response_tokens = fin.response_tokens;
+      risk = guard::StreamRisk::kSafe, category.clear(), risk_prob = 0, category_prob = 0;
+      if (fin.final_verdict) {
+        risk = fin.final_verdict->risk;
+        category = l.response_categories.at(static_cast<size_t>(fin.final_verdict->category));
+        flagged_at = fin.final_verdict->index;
+      }
+    } catch (...) {
+      try { mod.close(opened.id); } catch (const guard::SessionGone&) {}
+      throw;
+    }
+  } else {
+    mod.close(opened.id);
+  }
+  const bool flagged = risk == guard::StreamRisk::kUnsafe ||
+                       (risk == guard::StreamRisk::kControversial && policy == guard::Strictness::kStrict);
+  ordered_json cats = ordered_json::object(), scores = ordered_json::object(), types = ordered_json::object();
+  const auto keys = openai_keys_of(category);
+  for (const char* key : kOpenAiKeys) {
+    const bool hit = std::find(keys.begin(), keys.end(), key) != keys.end();
+    cats[key] = flagged && hit;
+    scores[key] = hit && !response ? category_prob : hit ? 1.0 : 0.0;
+    types[key] = ordered_json::array({"text"});
+  }
+  ordered_json q{{"mode", response ? "response" : "prompt"},
+                 {"risk_level", guard::stream_risk_name(risk)},
+                 {"category", category.empty() ? ordered_json(nullptr) : ordered_json(category)},
+                 {"policy", policy == guard::Strictness::kStrict ? "strict" : "loose"}};
+  if (!response) q["risk_prob"] = risk_prob, q["category_prob"] = category_prob;
+  else q["flagged_at"] = flagged_at, q["response_tokens"] = response_tokens;
+  return ordered_json{{"flagged", flagged}, {"categories", cats}, {"category_scores", scores},
+                      {"category_applied_input_types", types}, {"qwen3guard", q}};
+}
+
+HttpResponse handle_stream_moderation(ServerContext& ctx, const ModerationRequest& req, guard::Strictness policy) {
+  ordered_json list = ordered_json::array();
+  for (size_t i = 0; i < req.inputs.size(); ++i) {
+    try {
+      list.push_back(stream_result(*ctx.stream, req.inputs[i], policy));
+    } catch (const guard::SessionLimit& e) {
+      return error_response(ApiError{429, e.what(), "rate_limit_error", {}, std::string("too_many_sessions")});
+    } catch (const Error& e) {
+      return error_response(bad_request(e.what(), req.inputs.size() > 1 ? cat("input[", i, "]") : "input"));
+    }
+  }
+  ordered_json body{{"id", random_id("modr-")}, {"model", ctx.model_name}, {"results", list}};
+  return json_response(200, body.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
+}
+
 HttpResponse handle_moderation(ServerContext& ctx, const HttpRequest& http) {
   if (auto e = ctx.check_ready()) return error_response(*e);
   auto parsed = parse_moderation_request(http.header("Content-Type"), http.body, ctx.cfg.limits);
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   ModerationRequest& req = std::get<ModerationRequest>(parsed);
   if (auto e = ctx.check_model(req.model)) return error_response(*e);
+  if (ctx.stream) return handle_stream_moderation(ctx, req, req.policy.value_or(ctx.cfg.policy));
   guard::Policy policy;
   policy.strictness = req.policy.value_or(ctx.cfg.policy);
   policy.thresholds = req.thresholds.empty() ? ctx.cfg.thresholds : req.thresholds;

@@ -23,6 +23,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "server/context.h"
+#include "weights/config.h"
 
 namespace qg::server {
 
@@ -74,6 +75,14 @@ std::optional<ApiError> ServerContext::check_model(const std::optional<std::stri
 
 std::optional<ApiError> ServerContext::check_ready() const {
   if (!ready) return ApiError{503, "the model is not ready: " + not_ready_reason, "server_error", {}, std::string("not_ready")};
+  return std::nullopt;
+}
+
+std::optional<ApiError> ServerContext::check_gen() const {
+  if (auto e = check_ready()) return e;
+  if (stream)
+    return ApiError{400, "this server runs a Qwen3Guard-Stream model, which does not generate: use /v1/moderations or "
+                         "/v1/stream/sessions", "invalid_request_error", {}, std::string("not_a_gen_model")};
   return std::nullopt;
 }
 
@@ -179,6 +188,7 @@ int run_server(const ServeConfig& cfg) {
   add_moderation_routes(router, ctx);
   add_guardrail_routes(router, ctx);
   add_misc_routes(router, ctx);
+  add_stream_routes(router, ctx);
   http.set_error_handler([&ctx](const HttpRequest& req, HttpResponse& res) {
     ApiError e{res.status, "", "invalid_request_error", {}, {}};
     if (res.status == 404) e.message = "no route " + req.method + " " + req.path.substr(0, 200), e.code = "not_found";
@@ -227,6 +237,34 @@ int run_server(const ServeConfig& cfg) {
     bc.max_waiting = cfg.max_waiting;
     bc.queue_timeout_s = cfg.request_timeout_s;
     const auto t0 = std::chrono::steady_clock::now();
+    if (weights::Qwen3Config::load(cfg.model_dir).is_stream()) {
+      // Qwen3Guard-Stream: sessions on the engine instead of the Gen classifier.
+      StreamBackendConfig sc;
+      sc.model_dir = cfg.model_dir;
+      sc.chat_template = cfg.chat_template;
+      sc.engine.threads = cfg.threads;
+      sc.engine.max_running = cfg.parallel;
+      sc.engine.kv_cache_mb = cfg.kv_cache_mb;
+      sc.engine.kv_dtype = guard::kv_dtype_from_name(cfg.kv_dtype);
+      sc.stream.max_sessions = cfg.max_stream_sessions;
+      sc.stream.idle_ttl_s = cfg.stream_idle_ttl_s;
+      ctx.stream = std::make_unique<StreamBackend>(sc);
+      ctx.not_ready_reason = "running the canary session";
+      auto& mod = ctx.stream->moderator();
+      const auto opened = mod.open({{"user", "Hello, how are you?"}});
+      const auto r = mod.append_text(opened.id, "I am fine.");
+      mod.close(opened.id);
+      if (r.tokens.empty()) fail("canary stream session scored no tokens");
+      ctx.ready = true;
+      std::fprintf(stderr, "qwen3guard serve: ready in %.1f s (Qwen3Guard-Stream, ctx %lld, canary prompt: %s)\n",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                   static_cast<long long>(ctx.stream->ctx()), guard::stream_risk_name(opened.prompt.query.risk));
+      serving.join();
+      signals.join();
+      ctx.stream.reset();
+      std::fprintf(stderr, "qwen3guard serve: stopped cleanly\n");
+      return 0;
+    }
     ctx.backend = Backend::load(bc);
     ctx.not_ready_reason = "running the canary moderation";
     // Canary: one real moderation through the same path requests take.

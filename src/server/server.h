@@ -39,6 +39,8 @@ struct ServeConfig {
   int read_timeout_s = 10, write_timeout_s = 10, keep_alive_s = 5;
   bool log_content = false;               // log judged text (off: never)
   bool reuse_prefix = true;
+  int64_t max_stream_sessions = 256;      // --max-stream-sessions (Stream checkpoints)
+  double stream_idle_ttl_s = 600;         // --stream-idle-ttl-s: idle sessions are evicted after this
   std::string port_file;                  // write the bound port here once listening (tests)
 };
 

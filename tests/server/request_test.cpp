@@ -187,5 +187,45 @@ TEST(JsonDepth, CountsOutsideStrings) {
   EXPECT_GT(json_depth(std::string(1000000, '['), 32), 32);
 }
 
+// ---- Qwen3Guard-Stream session bodies (request_stream.cpp)
+
+TEST(StreamRequest, Open) {
+  auto a = parse_stream_open_request(kJson, R"({"prompt": "hi"})", lim);
+  ASSERT_TRUE(std::holds_alternative<StreamOpenRequest>(a));
+  ASSERT_EQ(std::get<StreamOpenRequest>(a).messages.size(), 1u);
+  EXPECT_EQ(std::get<StreamOpenRequest>(a).messages[0].role, "user");
+  auto b = parse_stream_open_request(kJson, R"({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]})", lim);
+  ASSERT_TRUE(std::holds_alternative<StreamOpenRequest>(b));
+  EXPECT_EQ(std::get<StreamOpenRequest>(b).messages.size(), 2u);
+  for (const char* bad : {R"({})", R"({"prompt": 1})", R"({"prompt": "a", "messages": [{"role": "user", "content": "u"}]})",
+                          R"({"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]})"}) {
+    auto r = parse_stream_open_request(kJson, bad, lim);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << bad;
+    EXPECT_EQ(std::get<ApiError>(r).status, 400) << bad;
+  }
+}
+
+TEST(StreamRequest, Append) {
+  auto a = parse_stream_append_request(kJson, R"({"token_ids": [0, 5, 2147483647], "final": true})", lim);
+  ASSERT_TRUE(std::holds_alternative<StreamAppendRequest>(a));
+  const auto& r = std::get<StreamAppendRequest>(a);
+  EXPECT_TRUE(r.has_ids && r.final && !r.text);
+  EXPECT_EQ(r.token_ids, (std::vector<int32_t>{0, 5, 2147483647}));
+  auto t = parse_stream_append_request(kJson, R"({"text": "abc"})", lim);
+  ASSERT_TRUE(std::holds_alternative<StreamAppendRequest>(t));
+  EXPECT_EQ(*std::get<StreamAppendRequest>(t).text, "abc");
+  EXPECT_TRUE(std::holds_alternative<StreamAppendRequest>(parse_stream_append_request(kJson, R"({"final": true})", lim)));
+  Limits small = lim;
+  small.max_stream_ids = 2;
+  small.max_stream_text_bytes = 3;
+  for (const char* bad : {R"({})", R"({"token_ids": [2147483648]})", R"({"token_ids": [-1]})", R"({"token_ids": [1.0]})",
+                          R"({"token_ids": ["1"]})", R"({"token_ids": 1})", R"({"text": "a", "token_ids": [1]})",
+                          R"({"token_ids": [1, 2, 3]})", R"({"text": "abcd"})", R"({"token_ids": [18446744073709551615]})"}) {
+    auto r = parse_stream_append_request(kJson, bad, small);
+    ASSERT_TRUE(std::holds_alternative<ApiError>(r)) << bad;
+    EXPECT_EQ(std::get<ApiError>(r).status, 400) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace qg::server
