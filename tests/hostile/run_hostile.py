@@ -189,7 +189,7 @@ def build_cases():
     case("--input is a directory", classify("--input", empty_dir), "is a directory")
     case("--messages is a directory", classify("--messages", empty_dir), "is a directory")
     case("--chat-template is a directory", classify("--chat-template", empty_dir, "hi"), "is a directory")
-    case("tokenize --model tokenizer.json is a directory", ["tokenize", "--model", os.path.join(empty_dir, "x")], "cannot open")
+    case("tokenize --model tokenizer.json is a directory", ["tokenize", "--model", os.path.join(empty_dir, "x")], "no such file or directory")
     os.makedirs(os.path.join(WORK, "tokdir", "tokenizer.json"), exist_ok=True)
     case("tokenizer.json is a directory", ["tokenize", "--model", os.path.join(WORK, "tokdir"), "x"], "is a directory")
     case("index: NUL byte in a shard name", ["logits", "--model", model_variant("nul_shard", {"model.safetensors.index.json": open(f("index_nul_shard.json")).read()}), "--ids", "1"], "control characters")
